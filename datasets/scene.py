@@ -1,0 +1,73 @@
+"""The scene record every loader returns."""
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
+
+
+@dataclass
+class Scene:
+    """A loaded scene; loaders only parse files into this.
+
+    images:       (N, H, W, 3 or 4) float32 in [0, 1]; RGBA is composited by ``rgb()``.
+    poses:        (N, 4, 4) float32 camera-to-world, OpenGL axes (x right, y up, -z forward).
+    K:            (3, 3) float32 pinhole intrinsics for the loaded images, shared by all views.
+    near, far:    scene bounds along rays (before NDC).
+    splits:       {'train'|'val'|'test': int64 indices into images}.
+    render_poses: (M, 4, 4) the camera path rendered to GIF/MP4 (orbit or spiral).
+    ndc:          forward-facing scene rendered in NDC (LLFF).
+    bbox:         (2, 3) min/max corners of the occupied volume, for bounded scenes.
+    """
+    name: str
+    images: np.ndarray
+    poses: np.ndarray
+    K: np.ndarray
+    near: float
+    far: float
+    splits: Dict[str, np.ndarray]
+    render_poses: np.ndarray
+    ndc: bool = False
+    bbox: Optional[np.ndarray] = None
+    extras: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def H(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def W(self) -> int:
+        return int(self.images.shape[2])
+
+    def rgb(self, white_bkgd: bool) -> np.ndarray:
+        """(N, H, W, 3) images; RGBA is composited onto white (rgb * a + 1 - a) or
+        multiplied by alpha onto black, as the renderer composites its own output."""
+        if self.images.shape[-1] == 3:
+            return self.images
+        rgb, alpha = self.images[..., :3], self.images[..., 3:]
+        return rgb * alpha + (1.0 - alpha) if white_bkgd else rgb * alpha
+
+
+def look_at(eye: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """4x4 camera-to-world for a camera at ``eye`` looking at ``target`` (OpenGL axes)."""
+    eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
+    back = eye - target
+    back /= np.linalg.norm(back)
+    right = np.cross(up, back)
+    right /= np.linalg.norm(right)
+    cam_up = np.cross(back, right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, cam_up, back, eye
+    return c2w
+
+
+def spherical_pose(azimuth_deg: float, elevation_deg: float, radius: float) -> np.ndarray:
+    """Camera on a sphere around the origin, looking at it, world up +z (Blender)."""
+    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    eye = radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return look_at(eye)
+
+
+def orbit_poses(n_frames: int, elevation_deg: float = 30.0, radius: float = 4.0) -> np.ndarray:
+    """(n_frames, 4, 4) 360-degree orbit at fixed elevation, for bounded scenes."""
+    angles = np.linspace(-180.0, 180.0, n_frames + 1)[:-1]
+    return np.stack([spherical_pose(a, elevation_deg, radius) for a in angles]).astype(np.float32)

@@ -1,0 +1,90 @@
+"""End to end on the built-in demo scene: train, resume, interrupt, evaluate."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v2 as imageio
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import eval as eval_script
+import train as train_script
+from tests.conftest import ROOT
+
+TINY = ["--dataset_type", "demo", "--demo_res", "24", "--white_bkgd", "--use_viewdirs",
+        "--netdepth", "2", "--netwidth", "64", "--netdepth_fine", "2", "--netwidth_fine", "64",
+        "--N_samples", "16", "--N_importance", "16", "--N_rand", "256", "--lrate", "5e-3",
+        "--i_print", "10", "--i_img", "100", "--i_testset", "0", "--i_video", "0", "--n_frames", "4"]
+
+
+def scalars(run_dir, tag):
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.slow
+def test_train_resume_and_eval(tmp_path):
+    base = ["--basedir", str(tmp_path), "--expname", "tiny"] + TINY
+    assert train_script.main(base + ["--N_iters", "150", "--i_weights", "100"]) == 0
+    run = tmp_path / "tiny"
+    assert (run / "config.txt").exists() and (run / "ckpt_0000150.pt").exists()
+    psnr = scalars(run, "train/psnr")
+    assert psnr[-1][1] > psnr[0][1] + 5, psnr  # well above the starting value
+    assert {"train/loss", "train/psnr_coarse", "lr", "train/rays_per_sec", "val/psnr", "val/ssim"} <= set(
+        EventAccumulator(str(run)).Reload().Tags()["scalars"])
+
+    # resume continues from the saved step
+    assert train_script.main(base + ["--N_iters", "170", "--i_weights", "100"]) == 0
+    state = json.loads((run / "train_state.json").read_text())
+    assert state["step"] == 170 and (run / "ckpt_0000170.pt").exists()
+    steps = [s for s, _ in scalars(run, "train/psnr")]
+    assert steps[-1] == 170 and 150 < max(s for s in steps if s > 150)
+
+    assert eval_script.main(["--run", str(run)]) == 0
+    out = run / "eval_0000170"
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "activation",
+                "step", "per_image"):
+        assert key in metrics
+    assert metrics["n_images"] == 8 and metrics["step"] == 170 and metrics["height"] == 24
+    assert metrics["per_image"][0].keys() >= {"index", "psnr", "ssim"}
+    assert metrics["psnr"] > 12
+    for name in ("000.png", "000_depth.png", "007.png", "test_views.gif", "path.gif"):
+        assert (out / name).exists(), name
+    assert imageio.imread(out / "000.png").shape == (24, 24, 3)
+    assert len(imageio.mimread(out / "path.gif")) == 4
+
+
+def test_resume_is_exact(tmp_path):
+    """10 steps in one go equal 5 + 5 with a checkpoint in between (models and RNG restored)."""
+    import torch
+    args = TINY + ["--N_rand", "64", "--i_img", "0", "--i_weights", "0", "--demo_res", "16"]
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "a", "--N_iters", "10"] + args) == 0
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "5"] + args) == 0
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "10"] + args) == 0
+    a = torch.load(tmp_path / "a" / "ckpt_0000010.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "ckpt_0000010.pt", weights_only=True)
+    for k, v in a["models"]["coarse"].items():
+        assert torch.equal(v, b["models"]["coarse"][k]), k
+    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_checkpoint_and_exits_zero(tmp_path):
+    cmd = [sys.executable, "train.py", "--basedir", str(tmp_path), "--expname", "int", "--N_iters", "100000",
+           "--i_weights", "0"] + TINY
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "int").glob("events.*")):
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    ckpts = list((tmp_path / "int").glob("ckpt_*.pt"))
+    assert len(ckpts) == 1 and "interrupted" in out
+    assert not list((tmp_path / "int").glob(".tmp_*"))

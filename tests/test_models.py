@@ -1,0 +1,47 @@
+"""The MLP: layout, skip connection, view-independence of density, the field wrapper."""
+import types
+
+import torch
+
+from models.activations import ActivationConfig
+from models.nerf import NeRF, build_fields
+
+
+def test_layout_skip_and_heads():
+    net = NeRF(D=8, W=256, input_ch=63, input_ch_views=27, skips=[4], use_viewdirs=True)
+    fan_in = [layer.linear.in_features for layer in net.pts_linears]
+    assert fan_in == [63, 256, 256, 256, 256, 256 + 63, 256, 256]
+    assert net.views_linear.linear.in_features == 256 + 27 and net.rgb_linear.out_features == 3
+    rgb, sigma = net(torch.randn(7, 63), torch.randn(7, 27))
+    assert rgb.shape == (7, 3) and sigma.shape == (7,)
+
+
+def test_density_does_not_depend_on_direction():
+    net = NeRF(D=4, W=64, input_ch=63, input_ch_views=27, skips=[], act=ActivationConfig("sin"))
+    x = torch.randn(5, 63)
+    _, s1 = net(x, torch.randn(5, 27))
+    _, s2 = net(x, torch.randn(5, 27))
+    assert torch.equal(s1, s2)
+
+
+def test_no_viewdirs_single_head_and_trailing_skip_ignored():
+    net = NeRF(D=4, W=32, input_ch=3, input_ch_views=0, skips=[4], use_viewdirs=False)
+    rgb, sigma = net(torch.randn(3, 3))
+    assert rgb.shape == (3, 3) and sigma.shape == (3,) and net.skips == ()
+
+
+def test_field_encodes_and_chunks_identically():
+    args = types.SimpleNamespace(i_embed=0, multires=10, multires_views=4, use_viewdirs=True, activation="sin",
+                                 dir_activation="relu", first_omega0=30.0, omega0=30.0, siren_init=True,
+                                 netdepth=3, netwidth=32, netdepth_fine=2, netwidth_fine=16, skips=[1],
+                                 netchunk=7, N_importance=4)
+    coarse, fine = build_fields(args, torch.Generator().manual_seed(0))
+    assert coarse.mlp.pts_linears[0].linear.in_features == 63
+    assert coarse.mlp.views_linear.nonlinearity(torch.tensor(-1.0), 1.0) == 0  # relu dir branch
+    pts, dirs = torch.randn(4, 5, 3), torch.nn.functional.normalize(torch.randn(4, 1, 3), dim=-1)
+    rgb, sigma = coarse(pts, dirs)
+    coarse.netchunk = 10 ** 6
+    rgb2, sigma2 = coarse(pts, dirs)
+    assert rgb.shape == (4, 5, 3) and sigma.shape == (4, 5)
+    assert torch.allclose(rgb, rgb2, atol=1e-6) and torch.allclose(sigma, sigma2, atol=1e-6)
+    assert fine.mlp.pts_linears[0].linear.out_features == 16

@@ -1,0 +1,38 @@
+"""Device selection and mixed precision."""
+import contextlib
+
+import torch
+
+from utils.errors import UserError
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """CUDA when available (``auto``), else CPU; an explicit ``--device`` is honoured or refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device '{name}' is not a device; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name} requested but CUDA is not available on this machine")
+    return device
+
+
+def amp_dtype(device: torch.device, enabled: bool):
+    """bf16 where supported, else fp16; None when AMP is off or on CPU."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device, dtype):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def configure_backend(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
