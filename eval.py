@@ -23,6 +23,7 @@ from utils.config import build_parser, parse_args
 from utils.errors import UserError, run_cli
 from utils.evaluation import evaluate_views, render_path, write_metrics
 from utils.metrics import LPIPS
+from utils.occupancy import build_grid, field_density
 from utils.render import RenderOptions
 from utils.runtime import amp_dtype, configure_backend, select_device
 
@@ -66,6 +67,22 @@ def load_fields(args, ckpt_path: str, device):
     return coarse.eval(), (fine.eval() if fine is not None else None), int(ckpt["step"])
 
 
+def load_grid(args, ckpt_path: str, bbox, coarse, device):
+    """The run's occupancy grid (None without --occ_grid): the checkpoint's, or, when the
+    checkpoint holds none, one built by evaluating the coarse network in every cell."""
+    grid = build_grid(args, bbox, device)
+    if grid is None:
+        return None
+    state = load_checkpoint(ckpt_path, map_location=device).get("occupancy")
+    if state is not None:
+        grid.load_state_dict(state)
+    else:
+        print("note: the checkpoint holds no occupancy grid; building one from the coarse network")
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        grid.update(field_density(coarse, args.sigma_activation), generator, all_cells=True)
+    return grid
+
+
 def print_summary(metrics: dict, outdir: str) -> None:
     lp = "unavailable" if metrics["lpips"] is None else f"{metrics['lpips']:.4f}"
     rows = [("activation", metrics["activation"]), ("step", metrics["step"]),
@@ -92,8 +109,9 @@ def main(argv=None) -> int:
     scene = load_scene(args)
     rays = SceneRays(scene, args.white_bkgd, device)
     coarse, fine, step = load_fields(args, ckpt_path, device)
+    grid = load_grid(args, ckpt_path, scene.bbox, coarse, device)
     outdir = ev.outdir or os.path.join(run_dir, f"eval_{step:07d}")
-    opts, amp = RenderOptions.from_args(args, train=False), amp_dtype(device, args.amp)
+    opts, amp = RenderOptions.from_args(args, train=False, occupancy=grid), amp_dtype(device, args.amp)
     lpips = LPIPS(device)
     indices = scene.splits[ev.split]
     if len(indices) == 0:
@@ -104,7 +122,8 @@ def main(argv=None) -> int:
                     "dir_activation": args.dir_activation or args.activation, "first_omega0": args.first_omega0,
                     "omega0": args.omega0, "siren_init": args.siren_init, "split": ev.split,
                     "checkpoint": os.path.abspath(ckpt_path), "expname": args.expname,
-                    "dataset": args.dataset_type, "device": str(device)})
+                    "dataset": args.dataset_type, "device": str(device),
+                    "occupied_fraction": grid.occupied_fraction() if grid is not None else None})
     if not ev.no_path:
         poses = torch.from_numpy(scene.render_poses).float()
         pbar = lambda xs: tqdm(xs, desc="camera path", dynamic_ncols=True)

@@ -23,6 +23,7 @@ from utils.errors import UserError, run_cli
 from utils.evaluation import evaluate_views, render_path, validation_strip, write_metrics
 from utils.io import atomic_write_json
 from utils.metrics import mse_to_psnr
+from utils.occupancy import build_grid, field_density
 from utils.render import RenderOptions, render_rays
 from utils.runtime import amp_dtype, autocast, configure_backend, select_device
 
@@ -60,9 +61,10 @@ def restore_rng(states: dict, generator: torch.Generator) -> None:
 class Trainer:
     """The state that a checkpoint holds, with save and restore."""
 
-    def __init__(self, args, device):
+    def __init__(self, args, device, bbox=None):
         self.args, self.device = args, device
         self.coarse, self.fine, self.optimizer, self.scheduler = build_model(args, device)
+        self.grid = build_grid(args, bbox, device)  # None unless --occ_grid (bbox: scene.bbox)
         self.generator = torch.Generator(device=device).manual_seed(args.seed)
         self.amp = amp_dtype(device, args.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
@@ -74,6 +76,7 @@ class Trainer:
                            "fine": self.fine.state_dict() if self.fine is not None else None},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "rng": rng_states(self.generator),
+                "occupancy": self.grid.state_dict() if self.grid is not None else None,
                 "config": {k: v for k, v in vars(self.args).items() if v is not None}}
 
     def load(self, path: str) -> None:
@@ -85,7 +88,12 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         restore_rng(ckpt["rng"], self.generator)
+        if self.grid is not None and ckpt.get("occupancy") is not None:
+            self.grid.load_state_dict(ckpt["occupancy"])  # else it starts all occupied
         self.step, self.train_seconds = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
+
+    def render_options(self, train: bool) -> RenderOptions:
+        return RenderOptions.from_args(self.args, train, self.grid)
 
     def save(self, run_dir: str) -> str:
         path = checkpoint_path(run_dir, self.step)
@@ -130,9 +138,44 @@ def train_step(t: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_frac: 
     return loss.detach(), mse_fine.detach(), mse_coarse.detach()
 
 
+def update_grid(t: Trainer) -> int:
+    """Every --occ_update_every steps, refresh the occupancy grid from the coarse network's
+    density (fp32: outside autocast; no grad). Returns the points evaluated (0: not due)."""
+    if t.grid is None or t.step % t.args.occ_update_every != 0:
+        return 0
+    return t.grid.update(field_density(t.coarse, t.args.sigma_activation), t.generator)
+
+
+def crop_fraction(args, step: int) -> float:
+    """NeRF's precrop schedule: central crops for the first --precrop_iters steps."""
+    return args.precrop_frac if step < args.precrop_iters else 1.0
+
+
+def train_iteration(t: Trainer, batcher: RayBatcher, opts: RenderOptions):
+    """One step of the training loop: precrop schedule, gradient step, grid upkeep.
+    Returns train_step's (loss, fine mse, coarse mse)."""
+    losses = train_step(t, batcher, opts, crop_fraction(t.args, t.step))
+    update_grid(t)
+    return losses
+
+
+def log_train_scalars(writer: SummaryWriter, t: Trainer, loss, mse_fine, mse_coarse, rays_per_sec: float) -> float:
+    """The periodic training scalars; returns the fine PSNR."""
+    fine_psnr = mse_to_psnr(mse_fine.item())
+    writer.add_scalar("train/loss", loss.item(), t.step)
+    writer.add_scalar("train/psnr", fine_psnr, t.step)
+    writer.add_scalar("train/psnr_coarse", mse_to_psnr(mse_coarse.item()), t.step)
+    writer.add_scalar("lr", t.scheduler.get_last_lr()[0], t.step)
+    writer.add_scalar("train/rays_per_sec", rays_per_sec, t.step)
+    writer.add_scalar("train/seconds", t.train_seconds, t.step)
+    if t.grid is not None:
+        writer.add_scalar("train/occupied_fraction", t.grid.occupied_fraction(), t.step)
+    return fine_psnr
+
+
 def log_validation(t: Trainer, rays: SceneRays, writer: SummaryWriter, val_indices) -> float:
     idx = int(val_indices[(t.step // max(1, t.args.i_img)) % len(val_indices)])
-    strip, val_psnr, val_ssim = validation_strip(rays, idx, t.coarse, t.fine, RenderOptions.from_args(t.args, False),
+    strip, val_psnr, val_ssim = validation_strip(rays, idx, t.coarse, t.fine, t.render_options(False),
                                                  t.args.chunk, t.amp)
     writer.add_scalar("val/psnr", val_psnr, t.step)
     writer.add_scalar("val/ssim", val_ssim, t.step)
@@ -141,7 +184,7 @@ def log_validation(t: Trainer, rays: SceneRays, writer: SummaryWriter, val_indic
 
 
 def periodic_renders(t: Trainer, rays: SceneRays, scene, run_dir: str) -> None:
-    args, opts = t.args, RenderOptions.from_args(t.args, False)
+    args, opts = t.args, t.render_options(False)
     if args.i_testset > 0 and t.step % args.i_testset == 0 and len(scene.splits["test"]):
         outdir = os.path.join(run_dir, f"testset_{t.step:07d}")
         metrics = evaluate_views(rays, scene.splits["test"], t.coarse, t.fine, opts, args.chunk, outdir, amp=t.amp)
@@ -183,13 +226,13 @@ def main(argv=None) -> int:
     save_config(args, os.path.join(run_dir, "config.txt"))
 
     rays = SceneRays(scene, args.white_bkgd, device)
-    t = Trainer(args, device)
+    t = Trainer(args, device, scene.bbox)
     if (path := resume_path(args, run_dir)) is not None:
         t.load(path)
         print(f"resumed from {path} at step {t.step}")
     batcher = RayBatcher(rays, scene.splits["train"], t.generator, one_image=args.no_batching)
     val_indices = scene.splits["val"] if len(scene.splits["val"]) else scene.splits["test"]
-    opts = RenderOptions.from_args(args, train=True)
+    opts = t.render_options(train=True)
     writer = SummaryWriter(run_dir)
     n_params = sum(p.numel() for m in (t.coarse, t.fine) if m is not None for p in m.parameters())
     if t.step == 0:
@@ -203,21 +246,14 @@ def main(argv=None) -> int:
     try:
         while t.step < args.N_iters and not stop.requested:
             tick = time.perf_counter()
-            crop = args.precrop_frac if t.step < args.precrop_iters else 1.0
-            loss, mse_fine, mse_coarse = train_step(t, batcher, opts, crop)
+            loss, mse_fine, mse_coarse = train_iteration(t, batcher, opts)
             t.train_seconds += time.perf_counter() - tick
             bar.update(1)
             if t.step % args.i_print == 0 or t.step == 1:
                 now = time.perf_counter()
                 rays_per_sec = args.N_rand * (t.step - last_step) / max(now - last_log, 1e-9)
                 last_log, last_step = now, t.step
-                fine_psnr = mse_to_psnr(mse_fine.item())
-                writer.add_scalar("train/loss", loss.item(), t.step)
-                writer.add_scalar("train/psnr", fine_psnr, t.step)
-                writer.add_scalar("train/psnr_coarse", mse_to_psnr(mse_coarse.item()), t.step)
-                writer.add_scalar("lr", t.scheduler.get_last_lr()[0], t.step)
-                writer.add_scalar("train/rays_per_sec", rays_per_sec, t.step)
-                writer.add_scalar("train/seconds", t.train_seconds, t.step)
+                fine_psnr = log_train_scalars(writer, t, loss, mse_fine, mse_coarse, rays_per_sec)
                 bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{fine_psnr:.2f}")
             if args.i_img > 0 and t.step % args.i_img == 0:
                 val_psnr = log_validation(t, rays, writer, val_indices)

@@ -3,7 +3,9 @@
 An entry maps a name to ``(nonlinearity, first-layer init, hidden init)``. Layers
 compute ``nonlinearity(W x + b, omega0)``; omega0 is per layer (``first_omega0`` for
 the first layer of a branch, ``omega0`` for the others) and ignored by non-periodic
-activations. Adding an activation is one ``register(...)`` call.
+activations. Adding an activation is one ``register(...)`` call; an activation with
+parameters of its own names the ``ActivationConfig`` fields it reads in ``params``
+(passed by keyword to the nonlinearity) and ``init_params`` (passed to its inits).
 
 SIREN (Sitzmann et al. 2020), with n the fan-in:
   first layer  W ~ U(-1/n, 1/n)
@@ -12,10 +14,37 @@ SIREN (Sitzmann et al. 2020), with n the fan-in:
 With ``siren_init=False`` every layer keeps PyTorch's default ``nn.Linear`` init, so
 ``first_omega0=1, omega0=1, siren_init=False`` is exactly ``torch.sin(linear(x))``:
 the setting of the course report that swapped ReLU for sin/cos in nerf_pl.
+
+Beyond SIREN (defaults are ``ActivationConfig``'s):
+  gauss  exp(-(s z)^2), s = ``gauss_scale`` = 10 (Ramasinghe & Lucey 2022). PyTorch's
+         default Linear init everywhere: the paper's point is that the Gaussian, unlike
+         sin, needs no special init, and the reference code (theirs, and the WIRE and
+         FINER baselines, which also use s = 10 or 30) keeps ``nn.Linear``'s default.
+  wire   complex Gabor wavelet exp(j w z - |s0 z|^2), w = ``wire_omega0`` = 20 and
+         s0 = ``wire_s0`` = 10 for every layer (Saragadam et al. 2023; the values of the
+         authors' image-fitting scripts); ``first_omega0``/``omega0`` are not used. The
+         first layer has real weights (real input, complex output); later layers have
+         complex weights (``nn.Linear(dtype=torch.cfloat)``, which autograd and Adam
+         handle on CPU and CUDA). Init: PyTorch's default for every layer, as the
+         authors' code does (for a complex Linear, real and imaginary parts are each
+         drawn from the default real range). Under autocast the nonlinearity computes
+         in float32/complex64. The model turns complex features real at its heads.
+  finer  sin(omega0 (|z| + 1) z) with the (|z| + 1) factor detached, as in the
+         authors' code (Liu et al. 2024). SIREN init for the weights, and the first
+         layer's bias ~ U(-k, k) with k = ``first_bias_scale`` = 1: FINER widens the
+         first bias range to select higher-frequency parts of the variable-period
+         sine; k = 1 is our default, within the range the paper explores, not a
+         tuned value. ``first_bias_scale = 0`` keeps PyTorch's default bias, which is
+         what the authors' image-fitting script does when the option is unset.
+         ``siren_init=False`` gives PyTorch's default init everywhere, bias included.
+         Because of the detached factor, autograd derivatives of a FINER network are
+         not the derivatives of the function it computes; ``ActLinear(x, exact=True)``
+         evaluates the same values with every factor differentiable.
 """
+import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -47,14 +76,63 @@ def siren_hidden_init(layer: nn.Linear, omega0: float, generator=None) -> None:
         layer.weight.uniform_(-bound, bound, generator=generator)
 
 
+def finer_first_init(layer: nn.Linear, omega0: float, generator=None, first_bias_scale: float = 1.0) -> None:
+    """SIREN first-layer weights; bias ~ U(-k, k) (k <= 0: PyTorch's default bias)."""
+    siren_first_init(layer, omega0, generator)
+    if first_bias_scale > 0 and layer.bias is not None:
+        with torch.no_grad():
+            layer.bias.uniform_(-first_bias_scale, first_bias_scale, generator=generator)
+
+
+def finer_hidden_init(layer: nn.Linear, omega0: float, generator=None, first_bias_scale: float = 1.0) -> None:
+    """SIREN hidden init; ``first_bias_scale`` concerns the first layer only."""
+    siren_hidden_init(layer, omega0, generator)
+
+
+def gauss(z: torch.Tensor, omega0: float, gauss_scale: float = 10.0) -> torch.Tensor:
+    return torch.exp(-(gauss_scale * z).square())
+
+
+def wire(z: torch.Tensor, omega0: float, wire_omega0: float = 20.0, wire_s0: float = 10.0) -> torch.Tensor:
+    """exp(j w z - s0^2 |z|^2) for real or complex z; always complex64/128.
+
+    With z = a + jb: exp(-w b - s0^2 (a^2 + b^2)) * exp(j w a). The modulus is at most
+    exp(w^2 / (4 s0^2)) (e^1 at the defaults), so the output stays bounded."""
+    if z.dtype in (torch.float16, torch.bfloat16):
+        z = z.float()
+    if z.is_complex():
+        a, b = z.real, z.imag
+        log_mod = -wire_omega0 * b - wire_s0 ** 2 * (a.square() + b.square())
+    else:
+        a, log_mod = z, -(wire_s0 * z).square()
+    modulus, phase = torch.exp(log_mod), wire_omega0 * a
+    # real exp/cos/sin: several times faster on CPU than exp of a complex tensor
+    return torch.complex(modulus * torch.cos(phase), modulus * torch.sin(phase))
+
+
+def finer(z: torch.Tensor, omega0: float) -> torch.Tensor:
+    """sin(omega0 (|z| + 1) z); the (|z| + 1) factor carries no gradient."""
+    return torch.sin(omega0 * (z.detach().abs() + 1) * z)
+
+
+def finer_exact(z: torch.Tensor, omega0: float) -> torch.Tensor:
+    """The same values as ``finer`` with the factor differentiable (true derivatives)."""
+    return torch.sin(omega0 * (z.abs() + 1) * z)
+
+
 @dataclass(frozen=True)
 class ActivationSpec:
     name: str
-    nonlinearity: Callable[[torch.Tensor, float], torch.Tensor]
+    nonlinearity: Callable[..., torch.Tensor]  # (z, omega0, **params) -> activation
     first_init: Init
     hidden_init: Init
     periodic: bool = False  # uses omega0 and honours --siren_init
     doc: str = ""
+    params: Tuple[str, ...] = ()       # ActivationConfig fields passed to the nonlinearity
+    init_params: Tuple[str, ...] = ()  # ActivationConfig fields passed to both inits
+    complex_valued: bool = False       # complex outputs; layers after the first have complex weights
+    # Same values as ``nonlinearity`` but differentiable in every factor; None: already so.
+    exact_nonlinearity: Optional[Callable[..., torch.Tensor]] = None
 
 
 ACTIVATIONS: Dict[str, ActivationSpec] = {}
@@ -74,6 +152,19 @@ register(ActivationSpec(
 register(ActivationSpec(
     "cos", lambda z, w0: torch.cos(z if w0 == 1 else w0 * z), siren_first_init, siren_hidden_init,
     periodic=True, doc="cos(omega0 z) = sin(omega0 z + pi/2): SIREN with shifted biases."))
+register(ActivationSpec(
+    "gauss", gauss, default_linear_init, default_linear_init, params=("gauss_scale",),
+    doc="exp(-(s z)^2), Gaussian (Ramasinghe & Lucey 2022); PyTorch default init."))
+register(ActivationSpec(
+    "wire", wire, default_linear_init, default_linear_init, params=("wire_omega0", "wire_s0"),
+    complex_valued=True,
+    doc="exp(j w z - |s0 z|^2), complex Gabor wavelet, WIRE (Saragadam et al. 2023); "
+        "complex weights after the first layer, PyTorch default init."))
+register(ActivationSpec(
+    "finer", finer, finer_first_init, finer_hidden_init, periodic=True,
+    init_params=("first_bias_scale",), exact_nonlinearity=finer_exact,
+    doc="sin(omega0 (|z|+1) z), (|z|+1) detached, FINER (Liu et al. 2024); SIREN init, "
+        "first bias ~ U(-k, k)."))
 
 
 def get_activation(name: str) -> ActivationSpec:
@@ -89,6 +180,10 @@ class ActivationConfig:
     first_omega0: float = 30.0
     omega0: float = 30.0
     siren_init: bool = True
+    gauss_scale: float = 10.0       # gauss: s in exp(-(s z)^2)
+    wire_omega0: float = 20.0       # wire: frequency w of every layer
+    wire_s0: float = 10.0           # wire: Gaussian scale s0 of every layer
+    first_bias_scale: float = 1.0   # finer: first-layer bias ~ U(-k, k); <= 0: PyTorch default
 
     @property
     def spec(self) -> ActivationSpec:
@@ -96,21 +191,37 @@ class ActivationConfig:
 
 
 class ActLinear(nn.Module):
-    """``nonlinearity(W x + b)`` with the activation's own init for its position."""
+    """``nonlinearity(W x + b)`` with the activation's own init for its position.
+
+    For a complex-valued activation (wire) every layer but the first has complex
+    weights; a real input to such a layer is cast to complex."""
 
     def __init__(self, in_features: int, out_features: int, act: ActivationConfig,
                  is_first: bool, generator: Optional[torch.Generator] = None):
         super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
         spec = act.spec
-        self.nonlinearity = spec.nonlinearity
+        self.complex_weights = spec.complex_valued and not is_first
+        self.linear = nn.Linear(in_features, out_features,
+                                dtype=torch.cfloat if self.complex_weights else None)
+        params = {k: getattr(act, k) for k in spec.params}
+        self.nonlinearity = functools.partial(spec.nonlinearity, **params) if params else spec.nonlinearity
+        exact = spec.exact_nonlinearity or spec.nonlinearity
+        self.exact_nonlinearity = functools.partial(exact, **params) if params else exact
+        self.params = params
         self.omega0 = act.first_omega0 if is_first else act.omega0
         use_own_init = act.siren_init or not spec.periodic
         init = (spec.first_init if is_first else spec.hidden_init) if use_own_init else default_linear_init
-        init(self.linear, self.omega0, generator)
+        init_kwargs = {k: getattr(act, k) for k in spec.init_params} if use_own_init else {}
+        init(self.linear, self.omega0, generator, **init_kwargs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nonlinearity(self.linear(x), self.omega0)
+    def forward(self, x: torch.Tensor, exact: bool = False) -> torch.Tensor:
+        """``exact=True``: every factor of the activation differentiable, for derivatives
+        of the represented function (differs from training only for finer)."""
+        if self.complex_weights and not x.is_complex():
+            x = x.to(self.linear.weight.dtype)
+        fn = self.exact_nonlinearity if exact else self.nonlinearity
+        return fn(self.linear(x), self.omega0)
 
     def extra_repr(self) -> str:
-        return f"omega0={self.omega0}"
+        extra = "".join(f", {k}={v}" for k, v in self.params.items())
+        return f"omega0={self.omega0}{extra}"

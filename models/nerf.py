@@ -15,10 +15,16 @@ from models.activations import ActivationConfig, ActLinear, default_linear_init
 from models.encoding import PositionalEncoding
 
 
-def _head(in_features: int, out_features: int, generator) -> nn.Linear:
-    layer = nn.Linear(in_features, out_features)
+def _head(in_features: int, out_features: int, generator, complex_input: bool = False) -> nn.Linear:
+    """Linear head; complex weights when it reads complex features (wire), in which case
+    the caller takes the real part of its output (as WIRE's own final layer does)."""
+    layer = nn.Linear(in_features, out_features, dtype=torch.cfloat if complex_input else None)
     default_linear_init(layer, 1.0, generator)
     return layer
+
+
+def _real(t: torch.Tensor) -> torch.Tensor:
+    return t.real if t.is_complex() else t
 
 
 class NeRF(nn.Module):
@@ -27,6 +33,12 @@ class NeRF(nn.Module):
     With ``use_viewdirs``: sigma = head(trunk); rgb = head(act(W_v [feature(trunk), dirs])),
     so density does not depend on the view direction. Without it, one linear head
     gives all four outputs.
+
+    Complex-valued activations (wire): the trunk's features are complex; the skip
+    concatenates the (real) input cast to complex; heads reading complex features
+    have complex weights and the real part of their output is kept, so rgb and sigma
+    are always real. The feature vector goes to a real-valued direction branch as its
+    real part (Re(W h) with complex W mixes both parts of h), to a wire branch as is.
     """
 
     def __init__(self, D: int = 8, W: int = 256, input_ch: int = 63, input_ch_views: int = 27,
@@ -39,19 +51,21 @@ class NeRF(nn.Module):
         # As in nerf-pytorch, a skip after the last layer (e.g. [4] with D=4) is a no-op.
         self.skips = tuple(s for s in skips if s < D - 1)
         self.use_viewdirs = use_viewdirs
+        trunk_complex = act.spec.complex_valued
+        self.dir_complex = dir_act.spec.complex_valued
         layers = []
         for i in range(D):
             fan_in = input_ch if i == 0 else W + (input_ch if (i - 1) in self.skips else 0)
             layers.append(ActLinear(fan_in, W, act, is_first=(i == 0), generator=generator))
         self.pts_linears = nn.ModuleList(layers)
         if use_viewdirs:
-            self.feature_linear = _head(W, W, generator)
-            self.alpha_linear = _head(W, 1, generator)
+            self.feature_linear = _head(W, W, generator, trunk_complex)
+            self.alpha_linear = _head(W, 1, generator, trunk_complex)
             self.views_linear = ActLinear(W + input_ch_views, W // 2, dir_act, is_first=False,
                                           generator=generator)
-            self.rgb_linear = _head(W // 2, 3, generator)
+            self.rgb_linear = _head(W // 2, 3, generator, self.dir_complex)
         else:
-            self.output_linear = _head(W, 4, generator)
+            self.output_linear = _head(W, 4, generator, trunk_complex)
 
     def forward(self, x: torch.Tensor, d: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -60,18 +74,23 @@ class NeRF(nn.Module):
         for i, layer in enumerate(self.pts_linears):
             h = layer(h)
             if i in self.skips:
-                h = torch.cat([x, h], dim=-1)
+                h = torch.cat([x.to(h.dtype) if h.is_complex() else x, h], dim=-1)
         if not self.use_viewdirs:
-            out = self.output_linear(h)
+            out = _real(self.output_linear(h))
             return out[..., :3], out[..., 3]
-        sigma = self.alpha_linear(h)[..., 0]
-        h = self.views_linear(torch.cat([self.feature_linear(h), d], dim=-1))
-        return self.rgb_linear(h), sigma
+        sigma = _real(self.alpha_linear(h))[..., 0]
+        feature = self.feature_linear(h)
+        if feature.is_complex():
+            feature = feature if self.dir_complex else feature.real
+            d = d.to(feature.dtype) if self.dir_complex else d
+        h = self.views_linear(torch.cat([feature, d], dim=-1))
+        return _real(self.rgb_linear(h)), sigma
 
     def flops_per_sample(self) -> int:
-        """Forward multiply-adds x 2 from the layer shapes (used by bench/throughput.py)."""
-        return sum(2 * m.in_features * m.out_features for m in self.modules()
-                   if isinstance(m, nn.Linear))
+        """Forward multiply-adds x 2 from the layer shapes (used by bench/throughput.py);
+        a complex multiply-add counts as 4 real ones."""
+        return sum(2 * m.in_features * m.out_features * (4 if m.weight.is_complex() else 1)
+                   for m in self.modules() if isinstance(m, nn.Linear))
 
 
 class RadianceField(nn.Module):
@@ -102,9 +121,14 @@ class RadianceField(nn.Module):
 
 
 def activation_configs(args) -> Tuple[ActivationConfig, ActivationConfig]:
-    act = ActivationConfig(args.activation, args.first_omega0, args.omega0, args.siren_init)
+    """(trunk, direction-branch) configs; options missing from ``args`` (configs and
+    namespaces older than them) take ActivationConfig's defaults."""
+    defaults = ActivationConfig()
+    extra = {k: getattr(args, k, getattr(defaults, k))
+             for k in ("gauss_scale", "wire_omega0", "wire_s0", "first_bias_scale")}
+    act = ActivationConfig(args.activation, args.first_omega0, args.omega0, args.siren_init, **extra)
     dir_name = args.dir_activation or args.activation
-    return act, ActivationConfig(dir_name, args.first_omega0, args.omega0, args.siren_init)
+    return act, ActivationConfig(dir_name, args.first_omega0, args.omega0, args.siren_init, **extra)
 
 
 def resolve_netchunk(netchunk: int, device: torch.device) -> int:

@@ -46,6 +46,11 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--first_omega0", type=float, default=30.0, help="omega0 of the first layer (periodic activations)")
     g.add_argument("--omega0", type=float, default=30.0, help="omega0 of hidden layers (periodic activations)")
     g.add_argument("--siren_init", type=str2bool, default=True, help="SIREN init for periodic activations (True/False)")
+    g.add_argument("--gauss_scale", type=float, default=10.0, help="gauss: s in exp(-(s z)^2)")
+    g.add_argument("--wire_omega0", type=float, default=20.0, help="wire: frequency omega of every layer")
+    g.add_argument("--wire_s0", type=float, default=10.0, help="wire: Gaussian scale s0 of every layer")
+    g.add_argument("--first_bias_scale", type=float, default=1.0,
+                   help="finer: first-layer bias ~ U(-k, k); 0: PyTorch's default bias")
     g.add_argument("--sigma_activation", type=str, default="relu", choices=["relu", "softplus"], help="density activation")
     g = p.add_argument_group("rendering")
     g.add_argument("--N_samples", type=int, default=64, help="coarse samples per ray")
@@ -58,6 +63,18 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
                    help="points sent through the network in parallel (0: 65536 on CUDA, 4096 on CPU)")
     g.add_argument("--render_factor", type=int, default=0, help="downsample factor for path videos (0 or 1: full)")
     g.add_argument("--n_frames", type=int, default=40, help="frames of the 360-degree orbit (bounded scenes)")
+    g.add_argument("--occ_grid", action="store_true",
+                   help="skip empty space with an occupancy grid over the scene box, and stop rays early "
+                        "(bounded scenes only: blender, demo)")
+    g.add_argument("--occ_res", type=int, default=128, help="occupancy grid cells per axis")
+    g.add_argument("--occ_thresh", type=float, default=0.01,
+                   help="a cell is empty when its density's opacity over one cell side is below this")
+    g.add_argument("--occ_update_every", type=int, default=16, help="training steps between grid updates")
+    g.add_argument("--occ_warmup", type=int, default=16,
+                   help="the first N grid updates evaluate every cell; later ones a random quarter + the occupied")
+    g.add_argument("--occ_decay", type=float, default=0.95, help="grid density decay per update (max(decay*old, new))")
+    g.add_argument("--occ_stop_T", type=float, default=1e-4,
+                   help="with --occ_grid: fine samples behind coarse transmittance below this are skipped (0: off)")
     g = p.add_argument_group("dataset")
     g.add_argument("--dataset_type", type=str, default="blender", help="blender, llff or demo")
     g.add_argument("--testskip", type=int, default=1, help="load 1/N of val/test images")
@@ -97,7 +114,8 @@ TRAIN_ONLY = {"N_rand", "lrate", "lrate_decay", "N_iters", "no_batching", "precr
 
 
 def build_parser(train: bool = True, description: str = "") -> configargparse.ArgumentParser:
-    p = configargparse.ArgumentParser(description=description,
+    # allow_abbrev=False: a typo such as --N_sample must be an error, not --N_samples
+    p = configargparse.ArgumentParser(description=description, allow_abbrev=False,
                                       config_file_parser_class=configargparse.DefaultConfigFileParser)
     add_common_options(p)
     # eval.py reads the saved run config, which holds training keys too: accept them there.
@@ -152,6 +170,9 @@ def validate(args) -> None:
         name = getattr(args, flag)
         if name is not None and name not in ACTIVATIONS:
             raise UserError(f"--{flag} '{name}' is unknown; expected one of {sorted(ACTIVATIONS)}")
+    for flag in ("gauss_scale", "wire_s0", "first_bias_scale"):
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
     if args.netchunk < 0:
         raise UserError(f"--netchunk must be >= 0 (0: automatic), got {args.netchunk}")
     positive = ["netdepth", "netwidth", "N_samples", "chunk", "N_rand", "N_iters", "downscale"]
@@ -162,6 +183,14 @@ def validate(args) -> None:
         raise UserError("--netdepth_fine and --netwidth_fine must be >= 1 when --N_importance > 0")
     if not 0 < args.precrop_frac <= 1:
         raise UserError(f"--precrop_frac must be in (0, 1], got {args.precrop_frac}")
+    if args.occ_res < 1 or args.occ_update_every < 1 or args.occ_warmup < 0:
+        raise UserError(f"--occ_res and --occ_update_every must be >= 1 and --occ_warmup >= 0, "
+                        f"got {args.occ_res}, {args.occ_update_every}, {args.occ_warmup}")
+    for flag, value in (("occ_thresh", args.occ_thresh), ("occ_stop_T", args.occ_stop_T)):
+        if not 0 <= value < 1:
+            raise UserError(f"--{flag} must be in [0, 1), got {value}")
+    if not 0 < args.occ_decay <= 1:
+        raise UserError(f"--occ_decay must be in (0, 1], got {args.occ_decay}")
     if any(s < 0 for s in args.skips):
         raise UserError(f"--skips {args.skips} must be non-negative layer indices")
 

@@ -3,6 +3,33 @@
 Sampler (``utils.sampling``) and compositor (``utils.volume``) are separate pure
 functions; this module wires them to radiance-field callables
 ``field(pts (..., 3), dirs (..., 3)) -> (rgb_raw (..., 3), sigma_raw (...))``.
+
+Empty-space skipping (``RenderOptions.occupancy``, an ``utils.occupancy.OccupancyGrid``
+or anything with ``query(pts) -> bool``) and early ray termination (``stop_T``) decide
+which samples are *evaluated*; they never move samples, so the sample sets, the
+compositing and the hierarchical sampling are those of the plain renderer:
+
+- coarse pass: the usual stratified samples; only those in occupied cells go through
+  the coarse MLP (gathered into one flat batch, scattered back).
+- fine pass: ``sample_pdf`` on the coarse weights as usual; the coarse weights are 0 in
+  empty cells, so fine samples land in occupied space (up to the pdf's 1e-5 floor).
+  Of the sorted union of coarse and fine samples, the fine MLP evaluates those in
+  occupied cells that lie before the point where the *coarse* transmittance drops below
+  ``stop_T``: a sample at t with t_i <= t < t_{i+1} (coarse samples) is skipped when
+  T_i = prod_{j<i} (1 - alpha_j) < stop_T. T_i bounds the coarse transmittance on
+  [t_i, t_{i+1}) from above, so the test is conservative for the coarse model; it is an
+  estimate for the fine model (the two networks differ), and the light it can drop is
+  at most the fine transmittance there, about stop_T when the networks agree.
+- a sample not evaluated gets sigma_raw = EMPTY_SIGMA_RAW and rgb_raw = 0, hence
+  activated density 0, alpha 0, weight 0, and no gradient.
+
+Exactness: with a grid that marks every sample occupied and ``stop_T = 0`` the outputs
+equal the plain renderer's (same samples, same field calls up to how points are batched).
+With a grid that is right (empty cells have zero density) they are equal up to the
+field's values in skipped cells. Without a grid and with ``stop_T = 0`` nothing changes.
+Grid-guided marching (placing the coarse samples only in occupied segments) would
+give the coarse pass more resolution but needs per-interval deltas in the compositor;
+it is not done here.
 """
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
@@ -14,6 +41,12 @@ from utils.volume import composite
 
 Field = Callable[[torch.Tensor, torch.Tensor], tuple]
 
+# Raw density of samples that are not evaluated. relu(-1e4) = 0 and softplus(-1e4) =
+# log1p(exp(-1e4)) = 0 exactly in float32 (composite works in float32), training noise
+# (std ~1) cannot lift it above 0, and it is finite even in fp16, so no inf * 0 = NaN
+# can arise. A density activation added later must also map it to 0 (exp would).
+EMPTY_SIGMA_RAW = -1e4
+
 
 @dataclass
 class RenderOptions:
@@ -24,11 +57,17 @@ class RenderOptions:
     raw_noise_std: float = 0.0
     white_bkgd: bool = False
     density_activation: str = "relu"
+    occupancy: Optional[object] = None  # has query(pts (..., 3)) -> bool (...); None: evaluate all
+    stop_T: float = 0.0                 # fine pass: skip samples behind coarse transmittance < stop_T
 
     @classmethod
-    def from_args(cls, args, train: bool) -> "RenderOptions":
+    def from_args(cls, args, train: bool, occupancy=None) -> "RenderOptions":
+        """Options from the parsed config; ``occupancy`` (the run's grid) also turns on early
+        ray termination at ``--occ_stop_T``."""
+        stop_T = getattr(args, "occ_stop_T", 0.0) if occupancy is not None else 0.0
         return cls(args.N_samples, args.N_importance, bool(args.perturb) and train, args.lindisp,
-                   args.raw_noise_std if train else 0.0, args.white_bkgd, args.sigma_activation)
+                   args.raw_noise_std if train else 0.0, args.white_bkgd, args.sigma_activation,
+                   occupancy, stop_T)
 
 
 @dataclass
@@ -49,20 +88,70 @@ class RayBundle:
         return self.origins.shape[0]
 
 
-def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions,
-           generator) -> Dict[str, torch.Tensor]:
-    pts = rays.origins[..., None, :] + rays.directions[..., None, :] * t[..., None]  # (R, S, 3)
-    rgb_raw, sigma_raw = field(pts, rays.viewdirs[..., None, :])
+def _points(rays: RayBundle, t: torch.Tensor) -> torch.Tensor:
+    return rays.origins[..., None, :] + rays.directions[..., None, :] * t[..., None]  # (R, S, 3)
+
+
+def _evaluate_where(field: Field, pts: torch.Tensor, dirs: torch.Tensor, keep: torch.Tensor):
+    """``field`` at the samples where ``keep`` (R, S), gathered into one flat batch; the
+    others get rgb_raw 0 and sigma_raw EMPTY_SIGMA_RAW. Shapes as ``field(pts, dirs)``."""
+    n = keep.numel()
+    flat = keep.reshape(-1).nonzero().squeeze(1)
+    flat_pts, flat_dirs = pts.reshape(-1, 3), dirs.expand(pts.shape).reshape(-1, 3)
+    if flat.numel() == 0:
+        # Nothing to evaluate: run one sample and discard it, so the outputs stay attached
+        # to the field's parameters (a loss over them can still call backward()).
+        rgb_k, sigma_k = field(flat_pts[:1], flat_dirs[:1])
+        zero = 0.0 * (rgb_k.sum() + sigma_k.sum())
+        rgb = rgb_k.new_zeros(n, 3) + zero
+        sigma = sigma_k.new_full((n,), EMPTY_SIGMA_RAW) + zero
+    else:
+        rgb_k, sigma_k = field(flat_pts[flat], flat_dirs[flat])
+        rgb = rgb_k.new_zeros(n, 3).index_copy(0, flat, rgb_k)
+        sigma = sigma_k.new_full((n,), EMPTY_SIGMA_RAW).index_copy(0, flat, sigma_k)
+    return rgb.reshape(*keep.shape, 3), sigma.reshape(keep.shape)
+
+
+def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, generator,
+           pts: torch.Tensor, keep: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    dirs = rays.viewdirs[..., None, :]
+    if keep is None:
+        rgb_raw, sigma_raw = field(pts, dirs)
+    else:
+        rgb_raw, sigma_raw = _evaluate_where(field, pts, dirs, keep)
     return composite(rgb_raw.float(), sigma_raw.float(), t, rays.directions, opts.white_bkgd,
                      opts.raw_noise_std, opts.density_activation, generator)
+
+
+def alive_samples(t: torch.Tensor, t_coarse: torch.Tensor, weights_coarse: torch.Tensor,
+                  stop_T: float) -> torch.Tensor:
+    """Bool (R, S): samples ``t`` (R, S) before the coarse transmittance falls below ``stop_T``.
+
+    A sample with t_i <= t < t_{i+1} is alive when T_i = 1 - sum_{j<i} w_j >= stop_T, T_i
+    being the coarse transmittance in front of coarse sample i (an upper bound on it
+    over [t_i, t_{i+1})). Samples before t_0 use T_0 = 1."""
+    w = weights_coarse.detach().float()
+    T = 1.0 - torch.cat([torch.zeros_like(w[..., :1]), torch.cumsum(w[..., :-1], -1)], -1)
+    idx = (torch.searchsorted(t_coarse.contiguous(), t.contiguous(), right=True) - 1).clamp(min=0)
+    return T.gather(-1, idx) >= stop_T
+
+
+def _keep(opts: RenderOptions, pts: torch.Tensor, alive: Optional[torch.Tensor] = None):
+    """Which samples to evaluate: occupied ones (with a grid) that are alive; None: all."""
+    keep = opts.occupancy.query(pts) if opts.occupancy is not None else None
+    if alive is not None:
+        keep = alive if keep is None else keep & alive
+    return keep
 
 
 def render_rays(rays: RayBundle, coarse: Field, fine: Optional[Field], opts: RenderOptions,
                 generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
     """Render a batch of rays. Fine outputs are ``rgb``/``depth``/``acc``/``disp``; the
-    coarse ones carry a ``_coarse`` suffix (they are the only ones when N_importance is 0)."""
+    coarse ones carry a ``_coarse`` suffix (they are the only ones when N_importance is 0).
+    With ``opts.occupancy`` / ``opts.stop_T`` only some samples are evaluated (module doc)."""
     t_coarse = stratified_samples(rays.near, rays.far, opts.N_samples, opts.perturb, opts.lindisp, generator)
-    out_c = _shade(coarse, rays, t_coarse, opts, generator)
+    pts_c = _points(rays, t_coarse)
+    out_c = _shade(coarse, rays, t_coarse, opts, generator, pts_c, _keep(opts, pts_c))
     if opts.N_importance <= 0 or fine is None:
         out = {k: v for k, v in out_c.items() if k != "weights"}
         out.update({f"{k}_coarse": v for k, v in out.items()})
@@ -71,7 +160,9 @@ def render_rays(rays: RayBundle, coarse: Field, fine: Optional[Field], opts: Ren
     t_fine = sample_pdf(mids, out_c["weights"][..., 1:-1].detach(), opts.N_importance,
                         deterministic=not opts.perturb, generator=generator)
     t_all, _ = torch.sort(torch.cat([t_coarse, t_fine.detach()], -1), -1)
-    out_f = _shade(fine, rays, t_all, opts, generator)
+    pts_f = _points(rays, t_all)
+    alive = alive_samples(t_all, t_coarse, out_c["weights"], opts.stop_T) if opts.stop_T > 0 else None
+    out_f = _shade(fine, rays, t_all, opts, generator, pts_f, _keep(opts, pts_f, alive))
     out = {k: v for k, v in out_f.items() if k != "weights"}
     out.update({f"{k}_coarse": v for k, v in out_c.items() if k != "weights"})
     return out

@@ -1,0 +1,198 @@
+"""Training and rendering throughput of one config on this machine.
+
+    python bench/throughput.py --config configs/blender/lego_cpu.txt --steps 20 --warmup 5 \\
+        --threads 2 --json throughput.json [any train.py option]
+
+Runs train.py's own training step (Trainer, train_step, update_grid) in-process, on a
+fresh model or on ``--ft_path CKPT`` (with ``--occ_grid`` the grid of an untrained model
+is still nearly full: start from a trained checkpoint for representative numbers).
+Prints and writes (``--json``):
+
+- rays_per_sec: N_rand / median step time (steps after ``--warmup``; the median hides the
+  occupancy-grid update that one step in --occ_update_every pays: ``*_mean`` include it);
+- mlp_samples_per_sec: median of (samples the coarse and fine MLPs evaluated in the
+  training render) / step time; grid-update samples are counted apart (grid_samples_per_step);
+- render_seconds_per_image: one test view rendered at ``--render_res`` pixels wide (after
+  one untimed render), as eval.py renders it (no grad, grid on if --occ_grid);
+- peak_memory_mb: CUDA max allocated during the timed steps, or on CPU the process's
+  max RSS (ru_maxrss, which includes the loaded dataset);
+- mlp_gflops: achieved MLP GFLOP/s = FLOPs / step time, median over steps, with
+  FLOPs = 3 * sum(samples x NeRF.flops_per_sample()) for the training render (forward
+  1x + backward 2x: gradients w.r.t. a layer's input and w.r.t. its weights are each one
+  matmul of the forward's size) + 1 * grid samples x coarse flops_per_sample (forward
+  only). flops_per_sample counts Linear layers only (encoding, activations excluded);
+- matmul_peak_gflops: a large square torch.mm on the same device, fp32 (TF32 where
+  train.py enables it on CUDA), bf16/fp16 on CUDA with --amp; mlp_pct_of_peak =
+  100 * mlp_gflops / matmul_peak_gflops.
+"""
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from bench.common import resolve_args, set_threads, sync  # noqa: E402
+from datasets import load_scene  # noqa: E402
+from datasets.batching import RayBatcher, SceneRays  # noqa: E402
+from train import Trainer, crop_fraction, train_step, update_grid  # noqa: E402
+from utils.errors import UserError, run_cli  # noqa: E402
+from utils.evaluation import render_image  # noqa: E402
+from utils.io import atomic_write_json  # noqa: E402
+from utils.runtime import configure_backend, select_device  # noqa: E402
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False, description="bench/throughput.py options")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps")
+    p.add_argument("--warmup", type=int, default=5, help="untimed training steps first")
+    p.add_argument("--render_res", type=int, default=100, help="width of the timed render (0: skip)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--peak_n", type=int, default=0, help="matmul size for the peak (0: 2048 CPU, 8192 CUDA)")
+    p.add_argument("--json", type=str, default=None, help="write the results here")
+    return p
+
+
+class SampleCounter:
+    """Counts the points each radiance field is called on (forward hooks)."""
+
+    def __init__(self, fields: dict):
+        self.counts = {name: 0 for name in fields}
+        for name, field in fields.items():
+            field.register_forward_hook(self._hook(name))
+
+    def _hook(self, name):
+        def hook(module, inputs, output):
+            self.counts[name] += inputs[0].shape[:-1].numel()
+        return hook
+
+    def snapshot(self) -> dict:
+        return dict(self.counts)
+
+
+def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, reps: int = 3) -> float:
+    """GFLOP/s of an n x n x n torch.mm (2 n^3 FLOPs), best of ``reps`` after a warm-up."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    sync(device)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def timed_steps(t: Trainer, batcher: RayBatcher, counter: SampleCounter, n_warmup: int, n_steps: int):
+    """Per-step records {seconds, coarse, fine, grid} of ``n_steps`` steps after ``n_warmup``."""
+    opts = t.render_options(train=True)
+    records = []
+    for k in range(n_warmup + n_steps):
+        before = counter.snapshot()
+        sync(t.device)
+        start = time.perf_counter()
+        train_step(t, batcher, opts, crop_fraction(t.args, t.step))
+        grid = update_grid(t)
+        sync(t.device)
+        seconds = time.perf_counter() - start
+        after = counter.snapshot()
+        if k >= n_warmup:
+            records.append({"seconds": seconds, "grid": grid,
+                            "coarse": after["coarse"] - before["coarse"] - grid,  # the grid calls coarse
+                            "fine": after.get("fine", 0) - before.get("fine", 0)})
+    return records
+
+
+def render_seconds(t: Trainer, rays: SceneRays, scene, res: int) -> float:
+    """Seconds to render one test (else val/train) view ``res`` pixels wide, after one untimed render."""
+    split = next(s for s in ("test", "val", "train") if len(scene.splits[s]))
+    c2w = rays.poses[int(scene.splits[split][0])]
+    scale = res / rays.W
+    K = rays.K.clone()
+    K[:2] *= scale
+    H = max(1, round(rays.H * scale))
+    opts = t.render_options(train=False)
+    times = []
+    for _ in range(2):
+        sync(t.device)
+        start = time.perf_counter()
+        render_image(rays, c2w, t.coarse, t.fine, opts, t.args.chunk, K, H, res, t.amp)
+        sync(t.device)
+        times.append(time.perf_counter() - start)
+    return times[-1]
+
+
+def peak_memory_mb(device: torch.device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_max_rss"
+
+
+def summarize(records, t: Trainer, peak: float) -> dict:
+    fps = {"coarse": t.coarse.mlp.flops_per_sample(),
+           "fine": t.fine.mlp.flops_per_sample() if t.fine is not None else 0}
+    flops = [3 * (r["coarse"] * fps["coarse"] + r["fine"] * fps["fine"]) + r["grid"] * fps["coarse"]
+             for r in records]
+    secs = [r["seconds"] for r in records]
+    samples = [r["coarse"] + r["fine"] for r in records]
+    median_s, total_s = statistics.median(secs), sum(secs)
+    gflops = statistics.median(f / s for f, s in zip(flops, secs)) / 1e9
+    return {"rays_per_sec": t.args.N_rand / median_s,
+            "mlp_samples_per_sec": statistics.median(n / s for n, s in zip(samples, secs)),
+            "mlp_gflops": gflops, "matmul_peak_gflops": peak, "mlp_pct_of_peak": 100.0 * gflops / peak,
+            "step_seconds_median": median_s, "step_seconds_mean": total_s / len(secs),
+            "rays_per_sec_mean": t.args.N_rand * len(secs) / total_s,
+            "mlp_gflops_mean": sum(flops) / total_s / 1e9,
+            "samples_per_step": statistics.median(samples), "samples_per_ray": statistics.median(samples) / t.args.N_rand,
+            "grid_samples_per_step": sum(r["grid"] for r in records) / len(records),
+            "flops_per_sample": fps, "flops_factor_train": 3}
+
+
+def main(argv=None) -> int:
+    bench, args = resolve_args(bench_parser(), argv, __doc__)
+    if bench.steps < 1 or bench.warmup < 0 or bench.render_res < 0:
+        raise UserError("--steps must be >= 1, --warmup and --render_res >= 0")
+    set_threads(bench.threads)
+    device = select_device(args.device)
+    configure_backend(device)
+    scene = load_scene(args)
+    rays = SceneRays(scene, args.white_bkgd, device)
+    t = Trainer(args, device, scene.bbox)
+    if args.ft_path:
+        t.load(args.ft_path)
+    fields = {"coarse": t.coarse, **({"fine": t.fine} if t.fine is not None else {})}
+    counter = SampleCounter(fields)
+    batcher = RayBatcher(rays, scene.splits["train"], t.generator, one_image=args.no_batching)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    records = timed_steps(t, batcher, counter, bench.warmup, bench.steps)
+    memory, memory_kind = peak_memory_mb(device)
+    render_s = render_seconds(t, rays, scene, bench.render_res) if bench.render_res > 0 else None
+    dtype = t.amp if t.amp is not None else torch.float32
+    peak_n = bench.peak_n or (8192 if device.type == "cuda" else 2048)
+    result = summarize(records, t, matmul_peak_gflops(device, dtype, peak_n))
+    result.update({"render_seconds_per_image": render_s, "render_res": bench.render_res,
+                   "peak_memory_mb": memory, "peak_memory_kind": memory_kind,
+                   "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_n": peak_n,
+                   "occupied_fraction": t.grid.occupied_fraction() if t.grid is not None else None,
+                   "steps": bench.steps, "warmup": bench.warmup, "threads": torch.get_num_threads(),
+                   "device": str(device), "N_rand": args.N_rand,
+                   "config": {k: v for k, v in vars(args).items() if v is not None}})
+    for key in ("rays_per_sec", "mlp_samples_per_sec", "samples_per_ray", "mlp_gflops", "matmul_peak_gflops",
+                "mlp_pct_of_peak", "render_seconds_per_image", "peak_memory_mb", "rays_per_sec_mean"):
+        value = result[key]
+        print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
+    if bench.json:
+        atomic_write_json(bench.json, result)
+        print(f"wrote {bench.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

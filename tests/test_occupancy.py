@@ -1,0 +1,266 @@
+"""Occupancy grid and empty-space skipping: exactness, conservativeness, checkpoints, benches."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import eval as eval_script
+import train as train_script
+from bench import quality_at_budget, throughput
+from datasets import demo
+from datasets.batching import SceneRays
+from datasets import load_scene
+from models import build_fields
+from tests.conftest import ROOT
+from tests.test_render import slab_field
+from utils.checkpoint import load_checkpoint
+from utils.config import build_parser, parse_args
+from utils.errors import UserError
+from utils.evaluation import render_image
+from utils.metrics import psnr
+from utils.occupancy import OccupancyGrid, build_grid
+from utils.render import RayBundle, RenderOptions, alive_samples, render_rays
+
+TINY = ["--dataset_type", "demo", "--demo_res", "16", "--white_bkgd", "--use_viewdirs",
+        "--netdepth", "2", "--netwidth", "32", "--netdepth_fine", "2", "--netwidth_fine", "32",
+        "--N_samples", "16", "--N_importance", "16", "--N_rand", "256", "--lrate", "5e-3",
+        "--i_print", "50", "--i_img", "0", "--i_testset", "0", "--i_video", "0", "--i_weights", "0"]
+GRID = ["--occ_grid", "--occ_res", "24", "--occ_update_every", "5", "--occ_warmup", "4", "--occ_decay", "0.8"]
+
+
+def args_of(extra=()):
+    return parse_args(build_parser(), TINY + list(extra))
+
+
+def camera_rays(n=64, seed=0):
+    """Rays from a camera at (0, 0.5, 4) towards the origin region, near 2, far 6."""
+    g = torch.Generator().manual_seed(seed)
+    d = torch.cat([torch.rand(n, 2, generator=g) * 0.6 - 0.3, -torch.ones(n, 1)], -1)
+    o = torch.tensor([0.0, 0.5, 4.0]).expand(n, 3)
+    return RayBundle(o, d, d / d.norm(dim=-1, keepdim=True), torch.full((n,), 2.0), torch.full((n,), 6.0))
+
+
+class Counting:
+    """A field wrapper counting the points it is evaluated at."""
+
+    def __init__(self, field):
+        self.field, self.n = field, 0
+
+    def __call__(self, pts, dirs):
+        self.n += pts.shape[:-1].numel()
+        return self.field(pts, dirs)
+
+
+# ---------------------------------------------------------------- (1) exactness
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
+@pytest.mark.parametrize("n_importance", [0, 16])
+def test_all_occupied_grid_equals_plain_renderer(activation, n_importance):
+    """A grid that marks every sample occupied changes nothing (training noise and
+    perturbation included: the same random draws happen in the same order)."""
+    args = args_of(["--sigma_activation", activation, "--N_importance", str(n_importance)])
+    coarse, fine = build_fields(args, torch.Generator().manual_seed(0))
+    grid = OccupancyGrid([[-10.0] * 3, [10.0] * 3], resolution=4)  # fresh: all occupied
+    rays = camera_rays()
+    plain = RenderOptions(16, n_importance, perturb=True, raw_noise_std=1.0, white_bkgd=True,
+                          density_activation=activation)
+    gridded = RenderOptions(**{**plain.__dict__, "occupancy": grid})
+    with torch.no_grad():
+        a = render_rays(rays, coarse, fine, plain, torch.Generator().manual_seed(1))
+        b = render_rays(rays, coarse, fine, gridded, torch.Generator().manual_seed(1))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=0), key
+
+
+def test_correct_grid_is_exact_and_skips_samples():
+    """A slab of density 1e3 between z = -3.5 and -3 (empty elsewhere, relu): a grid fitted
+    to it renders exactly as without a grid while the MLP sees far fewer samples; early
+    termination (stop_T 1e-4) drops at most ~stop_T of light."""
+    field, rays = slab_field(), camera_rays()
+    rays = RayBundle(torch.zeros_like(rays.origins), rays.directions, rays.viewdirs, rays.near, rays.far)
+    # cell edges at z = -6.5 + 0.25 k: the slab fills whole cells, so the fitted grid is exact
+    grid = OccupancyGrid([[-1.0, -1.0, -6.5], [1.0, 1.0, -1.5]], resolution=20, warmup=0)
+    grid.update(lambda p: torch.relu(field(p, p)[1]), torch.Generator().manual_seed(0), all_cells=True)
+    assert 0 < grid.occupied_fraction() <= 2 / 20 + 1e-6
+    plain = RenderOptions(N_samples=32, N_importance=32)
+    counts = {}
+    for name, extra in (("plain", {}), ("grid", {"occupancy": grid}), ("stop", {"occupancy": grid, "stop_T": 1e-4})):
+        counted = Counting(field)
+        out = render_rays(rays, counted, counted, RenderOptions(**{**plain.__dict__, **extra}))
+        counts[name] = (counted.n, out)
+    ref = counts["plain"][1]
+    for key in ("rgb", "depth", "acc", "rgb_coarse", "depth_coarse"):
+        assert torch.allclose(counts["grid"][1][key], ref[key], atol=1e-5, rtol=0), key
+        assert torch.allclose(counts["stop"][1][key], ref[key], atol=1e-4 * 6, rtol=0), key  # depth <= 6 * T
+    assert counts["grid"][0] < 0.3 * counts["plain"][0]
+    assert counts["stop"][0] < counts["grid"][0]
+
+
+def test_alive_samples_by_hand():
+    """Coarse t = 0, 1, 2, 3 with weights .5, .5, 0, 0: T in front of them is 1, .5, 0, 0."""
+    t_coarse = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    w = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
+    t = torch.tensor([[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]])
+    alive = alive_samples(t, t_coarse, w, 0.1)
+    assert alive.tolist() == [[True, True, True, True, False, False, False]]
+    assert alive_samples(t, t_coarse, w, 0.6).tolist() == [[True, True, False, False, False, False, False]]
+
+
+def test_query_indexing_by_hand():
+    """res 2 over [0, 1]^3: cell (i, j, k) = (1, 0, 1) is flat index (1*2 + 0)*2 + 1 = 5."""
+    grid = OccupancyGrid([[0.0] * 3, [1.0] * 3], resolution=2)
+    grid.binary = torch.zeros(8, dtype=torch.bool)
+    grid.binary[5] = True
+    pts = torch.tensor([[0.75, 0.25, 0.75], [0.25, 0.25, 0.75], [0.75, 0.75, 0.75], [1.0, 0.0, 1.0],
+                        [1.5, 0.25, 0.75], [0.75, 0.25, -0.01], [float("nan"), 0.2, 0.7]])
+    assert grid.query(pts).tolist() == [True, False, False, True, False, False, False]
+    assert grid.query(pts.reshape(7, 1, 3)).shape == (7, 1)
+
+
+def test_threshold_is_alpha_over_one_cell():
+    grid = OccupancyGrid([[0.0] * 3, [2.0] * 3], resolution=10, alpha_thresh=0.01)
+    cell = 0.2
+    assert math.isclose(1 - math.exp(-grid.density_thresh * cell), 0.01, rel_tol=1e-6)
+
+
+# ---------------------------------------------------------------- (2) conservative on known geometry
+def test_grid_never_marks_demo_geometry_empty():
+    """Density 1e3 within one cell diagonal of the demo scene's surfaces/solids: every cell
+    holding a surface point is then dense at any point inside it, so after a full update
+    (and after later partial ones) all surface points must query True, while points two
+    diagonals away from everything query False."""
+    grid = OccupancyGrid(demo.BBOX, resolution=48, warmup=1)
+    diag = float(grid.cell.norm())
+
+    def density(p):
+        return torch.from_numpy(demo.occupied(p.numpy().astype(np.float64), margin=diag) * 1e3).float()
+    g = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # one warm-up (all cells) + three partial updates
+        grid.update(density, g)
+    assert 0.005 < grid.occupied_fraction() < 0.3
+
+    n = 4000
+    dirs = rng.normal(size=(n, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    sphere = demo.SPHERE_CENTER + dirs * demo.SPHERE_RADIUS * rng.uniform(0, 1, (n, 1)) ** (1 / 3)
+    sphere_surface = demo.SPHERE_CENTER + dirs * demo.SPHERE_RADIUS
+    box = demo.BOX_CENTER + demo.BOX_HALF * rng.uniform(-1, 1, (n, 3))
+    face = rng.integers(0, 3, n)
+    box_surface = box.copy()
+    box_surface[np.arange(n), face] = (demo.BOX_CENTER + demo.BOX_HALF * rng.choice([-1, 1], n))[np.arange(n), face]
+    floor = np.stack([rng.uniform(-1, 1, n) * demo.FLOOR_HALF, rng.uniform(-1, 1, n) * demo.FLOOR_HALF,
+                      np.full(n, demo.FLOOR_Z)], -1)
+    for name, pts in (("sphere", sphere), ("sphere surface", sphere_surface), ("box", box),
+                      ("box surface", box_surface), ("floor", floor)):
+        assert bool(grid.query(torch.from_numpy(pts).float()).all()), name
+
+    lo, hi = demo.BBOX
+    cand = rng.uniform(lo, hi, (20000, 3))
+    far = cand[~demo.occupied(cand, margin=2 * diag)]
+    assert len(far) > 1000 and not bool(grid.query(torch.from_numpy(far).float()).any())
+
+
+# ---------------------------------------------------------------- (3, 4) a briefly trained model
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("occ")
+    argv = ["--basedir", str(base), "--expname", "g", "--N_iters", "150"] + TINY + GRID
+    assert train_script.main(argv) == 0
+    return argv, base / "g" / "ckpt_0000150.pt"
+
+
+def test_trained_grid_render_agrees_with_bbox_only_render(trained):
+    """The trained grid (plus early termination) against an all-occupied grid over the
+    same box (the box itself is part of the model: outside it the networks were never
+    trained, so a render evaluating them there is not the same model). Cells the grid
+    skips have coarse density below an opacity of 1% per cell; the fine network can
+    disagree somewhat there, so we ask for a close, not exact, match: PSNR > 35 dB between
+    the two renders (about 1.8% RMS), while the grid skips a real part of the box."""
+    argv, ckpt = trained
+    args = parse_args(build_parser(), argv)
+    device = torch.device("cpu")
+    coarse, fine, step = eval_script.load_fields(args, str(ckpt), device)
+    scene = load_scene(args)
+    rays = SceneRays(scene, args.white_bkgd, device)
+    grid = eval_script.load_grid(args, str(ckpt), scene.bbox, coarse, device)
+    assert step == 150 and grid.updates == 30 and grid.occupied_fraction() < 0.9
+    full = OccupancyGrid(scene.bbox, resolution=1)
+    opts_grid = RenderOptions.from_args(args, False, grid)
+    opts_full = RenderOptions(**{**opts_grid.__dict__, "occupancy": full, "stop_T": 0.0})
+    assert opts_grid.stop_T == 1e-4
+    for idx in scene.splits["test"][:3]:
+        a = render_image(rays, rays.poses[idx], coarse, fine, opts_grid, 4096)
+        b = render_image(rays, rays.poses[idx], coarse, fine, opts_full, 4096)
+        assert psnr(a["rgb"], b["rgb"]) > 35, idx
+
+
+def test_checkpoint_round_trip(trained, tmp_path):
+    argv, ckpt = trained
+    state = load_checkpoint(str(ckpt))  # weights_only=True
+    occ = state["occupancy"]
+    assert all(isinstance(v, torch.Tensor) for v in occ.values())
+    args = parse_args(build_parser(), argv)
+    t = train_script.Trainer(args, torch.device("cpu"), demo.BBOX)
+    assert bool(t.grid.binary.all())  # fresh
+    t.load(str(ckpt))
+    assert torch.equal(t.grid.density, occ["density"]) and torch.equal(t.grid.binary, occ["binary"])
+    assert t.grid.updates == int(occ["updates"]) == 30
+
+    path = tmp_path / "grid.pt"
+    torch.save(t.grid.state_dict(), path)
+    other = OccupancyGrid(demo.BBOX, resolution=24)
+    other.load_state_dict(torch.load(path, weights_only=True))
+    pts = torch.rand(1000, 3) * 3 - 1.5
+    assert torch.equal(other.query(pts), t.grid.query(pts))
+    with pytest.raises(UserError, match="24\\^3"):
+        OccupancyGrid(demo.BBOX, resolution=8).load_state_dict(occ)
+
+
+def test_resume_with_grid_is_exact(tmp_path):
+    """10 steps in one go equal 5 + 5 with a checkpoint in between: grid and RNG restored."""
+    args = TINY + GRID + ["--N_rand", "64", "--occ_update_every", "2", "--occ_warmup", "2"]
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "a", "--N_iters", "10"] + args) == 0
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "5"] + args) == 0
+    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "10"] + args) == 0
+    a = torch.load(tmp_path / "a" / "ckpt_0000010.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "ckpt_0000010.pt", weights_only=True)
+    for k, v in a["occupancy"].items():
+        assert torch.equal(v, b["occupancy"][k]), k
+    for k, v in a["models"]["fine"].items():
+        assert torch.equal(v, b["models"]["fine"][k]), k
+
+
+def test_grid_needs_a_bounding_box_and_valid_options():
+    with pytest.raises(UserError, match="bounding box"):
+        build_grid(args_of(["--occ_grid"]), None, "cpu")
+    assert build_grid(args_of(), None, "cpu") is None
+    for bad in (["--occ_thresh", "1.5"], ["--occ_res", "0"], ["--occ_decay", "0"], ["--occ_stop_T", "-1"]):
+        with pytest.raises(UserError):
+            args_of(bad)
+
+
+# ---------------------------------------------------------------- (5) bench scripts
+def test_throughput_bench_writes_json(tmp_path):
+    out = tmp_path / "t.json"
+    assert throughput.main(TINY + GRID + ["--N_rand", "64", "--steps", "2", "--warmup", "1", "--peak_n", "128",
+                                          "--render_res", "8", "--threads", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in ("rays_per_sec", "mlp_samples_per_sec", "render_seconds_per_image", "peak_memory_mb",
+                "mlp_gflops", "matmul_peak_gflops", "mlp_pct_of_peak", "samples_per_ray", "config"):
+        assert key in result, key
+    assert result["rays_per_sec"] > 0 and result["mlp_gflops"] > 0 and 0 < result["samples_per_ray"] <= 32
+    assert result["config"]["occ_grid"] is True and result["steps"] == 2
+
+
+def test_quality_at_budget_runs_on_demo(tmp_path):
+    out = tmp_path / "q.json"
+    assert quality_at_budget.main(["--config", str(ROOT / "configs" / "demo.txt")] + TINY + GRID + [
+        "--budget", "1.5", "--eval_every", "0.5", "--threads", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result) >= {"final_psnr", "curve", "steps", "config"}
+    assert result["steps"] > 0 and len(result["curve"]) >= 2
+    assert result["curve"][-1][1] == result["final_psnr"] and result["curve"][-1][0] >= 1.5
+    assert result["config"]["downscale"] == 4 and result["config"]["testskip"] == 25

@@ -1,0 +1,355 @@
+"""Collect a run's numbers and format them as the comparison tables (compare.py, sweep.py).
+
+A *run* is a folder ``<basedir>/<expname>/`` with the ``config.txt`` that train.py
+writes. From it this module reads, each from the file that owns it:
+
+  config.txt         hyper-parameters (parsed with train.py's own parser)
+  train_state.json   steps, training wall time (``train_seconds``), parameter count
+  events.out.*       TensorBoard scalars; "final val PSNR" is the last ``val/psnr``
+  eval_*/metrics.json  test PSNR / SSIM / LPIPS of the newest *test-split* evaluation
+
+Runs that differ only by ``--seed`` (and by names, paths, logging cadence and device)
+form one group; groups report mean ± sample std (ddof=1) over the runs that have the
+number, and ``n``.
+"""
+import csv
+import glob
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from utils.config import build_parser, parse_args
+from utils.errors import UserError
+
+# Keys that never change what a run learns: ignored when grouping seeds and when
+# naming sweep runs (sweep.py), so longer training or other log cadences reuse a run.
+NON_SETTING = {"config", "expname", "basedir", "seed", "device", "chunk", "netchunk", "N_iters",
+               "no_reload", "i_print", "i_img", "i_weights", "i_testset", "i_video"}
+EVAL_DIR = re.compile(r"eval_(\d+)$")
+CKPT = re.compile(r"ckpt_(\d+)\.pt$")
+
+
+@dataclass
+class RunRecord:
+    """Everything the report shows about one run."""
+    path: str
+    name: str
+    args: object                        # argparse.Namespace from config.txt
+    state: Dict = field(default_factory=dict)
+    scalars: Dict[str, List[Tuple[int, float]]] = field(default_factory=dict)
+    eval_dir: Optional[str] = None
+    metrics: Optional[Dict] = None
+    eval_note: str = ""                 # "", "missing eval", "eval failed", "stale: ..."
+
+    @property
+    def has_eval(self) -> bool:
+        return self.metrics is not None
+
+
+# ---------------------------------------------------------------- reading one run
+def load_config(run_dir: str):
+    """The run's config.txt parsed by train.py's parser; a non-run is a one-line error."""
+    if not os.path.isdir(run_dir):
+        raise UserError(f"'{run_dir}' is not a directory (expected a run folder <basedir>/<expname>)")
+    path = os.path.join(run_dir, "config.txt")
+    if not os.path.isfile(path):
+        raise UserError(f"'{run_dir}' is not a run directory (no config.txt written by train.py)")
+    return parse_args(build_parser(), ["--config", path])
+
+
+def read_json(path: str) -> Optional[Dict]:
+    """A JSON file's object, or None when absent; a corrupt file is a one-line error."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: cannot read JSON ({err})") from None
+
+
+def read_scalars(run_dir: str) -> Dict[str, List[Tuple[int, float]]]:
+    """All scalar series of the run's events files as {tag: [(step, value), ...]}, by step.
+
+    EventAccumulator reads every events file of the folder in order and drops the
+    steps a resumed run wrote again, so a resumed run gives one clean series."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    if not glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        return {}
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags().get("scalars", []):
+        points = {int(e.step): float(e.value) for e in acc.Scalars(tag)}
+        out[tag] = sorted(points.items())
+    return out
+
+
+def eval_dirs(run_dir: str, split: str = "test") -> List[Tuple[int, str]]:
+    """[(step, eval dir)] of the run's evaluations on ``split`` with a metrics.json, by step."""
+    found = []
+    for path in glob.glob(os.path.join(run_dir, "eval_*")):
+        match = EVAL_DIR.search(path)
+        metrics = os.path.join(path, "metrics.json")
+        if match and os.path.isfile(metrics):
+            if (read_json(metrics) or {}).get("split", "test") == split:
+                found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def final_step(run_dir: str, state: Optional[Dict]) -> Optional[int]:
+    """The step training reached: train_state.json, else the newest checkpoint, else None."""
+    if state and "step" in state:
+        return int(state["step"])
+    steps = [int(m.group(1)) for p in glob.glob(os.path.join(run_dir, "ckpt_*.pt")) if (m := CKPT.search(p))]
+    return max(steps) if steps else None
+
+
+def load_run(run_dir: str) -> RunRecord:
+    """Read one run (config, state, scalars and its newest test evaluation)."""
+    args = load_config(run_dir)
+    rec = RunRecord(path=run_dir, name=os.path.basename(os.path.normpath(run_dir)), args=args,
+                    state=read_json(os.path.join(run_dir, "train_state.json")) or {},
+                    scalars=read_scalars(run_dir))
+    evals = eval_dirs(run_dir)
+    if evals:
+        step, rec.eval_dir = evals[-1]
+        rec.metrics = read_json(os.path.join(rec.eval_dir, "metrics.json"))
+        trained = final_step(run_dir, rec.state)
+        if trained is not None and step < trained:
+            rec.eval_note = f"stale: eval at step {step}, trained to {trained}"
+    else:
+        rec.eval_note = "missing eval"
+    return rec
+
+
+# ---------------------------------------------------------------- per-run values
+def is_periodic(activation: str) -> bool:
+    from models.activations import ACTIVATIONS
+    spec = ACTIVATIONS.get(activation)
+    return bool(spec and spec.periodic)
+
+
+def hyper_params(args) -> Dict[str, object]:
+    """The hyper-parameters the table shows (strings where they are labels)."""
+    acts = {args.activation, args.dir_activation or args.activation}
+    periodic = any(is_periodic(a) for a in acts)
+    net = f"{args.netdepth}x{args.netwidth}"
+    if args.N_importance > 0:
+        net += f" + {args.netdepth_fine}x{args.netwidth_fine}"
+    return {"activation": args.activation, "dir_activation": args.dir_activation or args.activation,
+            "first_omega0": args.first_omega0 if periodic else None,
+            "omega0": args.omega0 if periodic else None,
+            "siren_init": args.siren_init if periodic else None,
+            "encoding": "none" if args.i_embed == -1 else f"PE {args.multires}/{args.multires_views}",
+            "lrate": args.lrate, "net": net, "samples": f"{args.N_samples}+{args.N_importance}"}
+
+
+def run_values(rec: RunRecord) -> Dict[str, Optional[float]]:
+    """The numbers of one run, raw (None where the run has no such number)."""
+    val = rec.scalars.get("val/psnr", [])
+    seconds = rec.state.get("train_seconds")
+    if seconds is None and rec.scalars.get("train/seconds"):
+        seconds = rec.scalars["train/seconds"][-1][1]
+    m = rec.metrics or {}
+    return {"n_params": rec.state.get("n_params", checkpoint_params(rec.path)),
+            "steps": final_step(rec.path, rec.state),
+            "train_seconds": seconds,
+            "val_psnr": val[-1][1] if val else None,
+            "val_step": val[-1][0] if val else None,
+            "test_psnr": m.get("psnr"), "test_ssim": m.get("ssim"), "test_lpips": m.get("lpips"),
+            "eval_step": m.get("step"), "test_views": m.get("n_images")}
+
+
+def checkpoint_params(run_dir: str) -> Optional[int]:
+    """Parameter count from the newest checkpoint (only when train_state.json is absent)."""
+    from utils.checkpoint import latest_checkpoint
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        return None
+    import torch
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return int(sum(t.numel() for part in ckpt["models"].values() if part for t in part.values()))
+
+
+# ---------------------------------------------------------------- grouping
+def setting_key(args) -> Tuple:
+    """What a run learns, minus the seed: runs with equal keys are seeds of one setting."""
+    return tuple(sorted((k, repr(v)) for k, v in vars(args).items() if k not in NON_SETTING))
+
+
+def group_label(names: List[str]) -> str:
+    """Run names without their ``_s<seed>`` token (sweep.py's naming); else the first name."""
+    stripped = {re.sub(r"_s\d+(?=_|$)", "", n) for n in names}
+    return stripped.pop() if len(stripped) == 1 else names[0] + " (+ seeds)"
+
+
+def group_runs(records: List[RunRecord]) -> List[Tuple[str, List[RunRecord]]]:
+    """[(label, members)] in first-appearance order, one group per setting."""
+    groups: Dict[Tuple, List[RunRecord]] = {}
+    for rec in records:
+        groups.setdefault(setting_key(rec.args), []).append(rec)
+    return [(group_label([r.name for r in members]), members) for members in groups.values()]
+
+
+def mean_std(values) -> Tuple[Optional[float], Optional[float], int]:
+    """(mean, sample std or None for n < 2, n) over the values that are not None."""
+    xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not xs:
+        return None, None, 0
+    return float(np.mean(xs)), (float(np.std(xs, ddof=1)) if len(xs) > 1 else None), len(xs)
+
+
+NUMBERS = ("n_params", "steps", "train_seconds", "val_psnr", "test_psnr", "test_ssim", "test_lpips")
+
+
+# ---------------------------------------------------------------- rows (CSV) and cells (Markdown)
+def eval_status(rec: RunRecord) -> str:
+    return rec.eval_note or "ok"
+
+
+def run_row(rec: RunRecord) -> Dict[str, object]:
+    """One CSV row for one run (``kind`` = run); the ``*_std`` columns stay empty."""
+    values = run_values(rec)
+    row = {"kind": "run", "name": rec.name, "runs": rec.name, "n": 1, "seeds": str(rec.args.seed)}
+    row.update(hyper_params(rec.args))
+    for key in NUMBERS:
+        row[key], row[key + "_std"], row[key + "_n"] = values[key], None, int(values[key] is not None)
+    row.update({"val_step": values["val_step"], "eval_step": values["eval_step"],
+                "test_views": values["test_views"], "eval": eval_status(rec), "path": rec.path})
+    return row
+
+
+def group_row(label: str, members: List[RunRecord]) -> Dict[str, object]:
+    """One CSV row for a setting (``kind`` = group): mean, sample std and n per number."""
+    rows = [run_row(r) for r in members]
+    row = {"kind": "group", "name": label, "runs": ";".join(r.name for r in members), "n": len(members),
+           "seeds": ",".join(str(r.args.seed) for r in members)}
+    row.update(hyper_params(members[0].args))
+    for key in NUMBERS:
+        row[key], row[key + "_std"], row[key + "_n"] = mean_std(r[key] for r in rows)
+    evaluated = sum(r.has_eval for r in members)
+    row.update({"val_step": None, "eval_step": None, "test_views": rows[0]["test_views"],
+                "eval": "ok" if evaluated == len(members) else f"{evaluated}/{len(members)} evaluated",
+                "path": ";".join(r.path for r in members)})
+    return row
+
+
+def write_csv(path: str, rows: List[Dict[str, object]]) -> None:
+    """All rows with the union of their columns; None is an empty cell, floats keep full precision."""
+    from utils.io import atomic_write_text
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else repr(row[k]) if isinstance(row[k], float) else row[k])
+                         for k in columns})
+    atomic_write_text(path, buf.getvalue())
+
+
+def fmt_number(mean, std, digits: int) -> str:
+    if mean is None:
+        return "n/a"
+    text = f"{mean:.{digits}f}"
+    return text + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def fmt_seconds(mean, std) -> str:
+    """Wall time in s, min or h (one unit for mean and std)."""
+    if mean is None:
+        return "n/a"
+    unit, scale = ("s", 1.0) if mean < 120 else ("min", 60.0) if mean < 7200 else ("h", 3600.0)
+    digits = 2 if mean / scale < 10 else 1
+    return fmt_number(mean / scale, None if std is None else std / scale, digits) + f" {unit}"
+
+
+def fmt_int(mean, std) -> str:
+    if mean is None:
+        return "n/a"
+    return f"{int(round(mean)):,}" + (f" ± {std:,.0f}" if std else "")
+
+
+def fmt_test(row, key: str, digits: int) -> str:
+    """Test metric cell: "missing eval" when no member was evaluated, "n/a" when unavailable."""
+    if row[key] is None:
+        return "missing eval" if row["test_psnr"] is None else "n/a"
+    cell = fmt_number(row[key], row[key + "_std"], digits)
+    return cell + (f" (n={row[key + '_n']})" if row["kind"] == "group" and row[key + "_n"] < row["n"] else "")
+
+
+def omega_cell(row) -> str:
+    if row["first_omega0"] is None:
+        return "–"
+    return f"{row['first_omega0']:g} / {row['omega0']:g}"
+
+
+def table_cells(row) -> List[str]:
+    """The Markdown cells of one row (group or run), in TABLE_HEADER order."""
+    siren = "–" if row["siren_init"] is None else ("yes" if row["siren_init"] else "no")
+    act = row["activation"] + ("" if row["dir_activation"] == row["activation"] else f" (dirs {row['dir_activation']})")
+    return [row["name"], str(row["n"]) if row["kind"] == "group" else row["seeds"], act, omega_cell(row), siren,
+            row["encoding"], f"{row['lrate']:g}", row["net"], fmt_int(row["n_params"], row["n_params_std"]),
+            fmt_int(row["steps"], row["steps_std"]), fmt_seconds(row["train_seconds"], row["train_seconds_std"]),
+            fmt_number(row["val_psnr"], row["val_psnr_std"], 2), fmt_test(row, "test_psnr", 2),
+            fmt_test(row, "test_ssim", 4), fmt_test(row, "test_lpips", 4)]
+
+
+TABLE_HEADER = ["setting", "n", "activation", "ω0 first / hidden", "SIREN init", "encoding", "lrate",
+                "net (coarse + fine)", "params", "steps", "train time", "val PSNR", "test PSNR", "test SSIM",
+                "test LPIPS"]
+
+
+def markdown_table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def report_notes(records: List[RunRecord]) -> List[str]:
+    """Where each number comes from, and every run whose data is incomplete."""
+    notes = ["**val PSNR**: the last `val/psnr` scalar in the run's TensorBoard events "
+             "(one validation view, logged every `i_img` steps during training).",
+             "**test PSNR / SSIM / LPIPS**: the newest `eval_<step>/metrics.json` on the test split "
+             "(eval.py, 8-bit renders; mean over the test views).",
+             "**train time**: `train_seconds` of train_state.json, the wall time spent in training steps "
+             "(validation renders, checkpoints and evaluation excluded).",
+             "Groups are runs that differ only by seed: mean ± sample standard deviation (ddof = 1); "
+             "a count (n=k) after a value means only k runs of the group have that number."]
+    lpips_reasons = {(r.metrics or {}).get("lpips_note") for r in records if r.has_eval and r.metrics.get("lpips") is None}
+    if lpips_reasons - {None}:
+        notes.append("**LPIPS n/a**: " + "; ".join(sorted(lpips_reasons - {None})) + ".")
+    missing = [r.name for r in records if not r.has_eval]
+    if missing:
+        notes.append("**missing eval** (no test-split eval_*/metrics.json; run `python eval.py --run <run>`): "
+                     + ", ".join(missing) + ".")
+    for r in records:
+        if r.has_eval and r.eval_note:
+            notes.append(f"**{r.name}**: {r.eval_note}.")
+    views = {(r.metrics["n_images"], r.metrics["width"], r.metrics["height"]) for r in records if r.has_eval}
+    if views:
+        notes.append("test views: " + "; ".join(f"{n} views at {w}x{h}" for n, w, h in sorted(views)) + ".")
+    return notes
+
+
+def build_markdown(records: List[RunRecord], group_rows, run_rows, figures: List[str],
+                   extra_notes: List[str] = ()) -> str:
+    """The whole report.md: settings table, per-run table, notes and figure links."""
+    from datetime import datetime
+    parts = [f"# Activation comparison\n\n{len(records)} runs, {len(group_rows)} settings "
+             f"(generated by compare.py, {datetime.now():%Y-%m-%d %H:%M}).",
+             "## Results (mean ± std over seeds)\n\n" + markdown_table(
+                 TABLE_HEADER, [table_cells(r) for r in group_rows]),
+             "## Per run\n\n" + markdown_table(
+                 ["run", "seed"] + TABLE_HEADER[2:] + ["eval"], [table_cells(r) + [r["eval"]] for r in run_rows]),
+             "## Notes\n\n" + "\n".join(f"- {n}" for n in report_notes(records) + list(extra_notes))]
+    if figures:
+        parts.append("## Figures\n\n" + "\n".join(
+            f if f.startswith("- ") else f"![{f}]({f})" for f in figures))
+    return "\n\n".join(parts) + "\n"
