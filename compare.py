@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from utils.errors import UserError, run_cli
-from utils.io import atomic_path, write_image
+from utils.io import write_image
 from utils.report import (RunRecord, build_markdown, eval_dirs, group_runs, group_row, load_config, load_run,
                           run_row, write_csv)
 from utils.visual import write_gif
@@ -68,7 +68,7 @@ def ensure_evals(run_dirs: Sequence[str], eval_args: Sequence[str] = ()) -> List
         cmd = [sys.executable, os.path.join(ROOT, "eval.py"), "--run", run, *eval_args]
         print(f"evaluating {run}: {' '.join(cmd[1:])}", flush=True)
         if subprocess.run(cmd).returncode != 0:
-            print(f"warning: eval.py failed for {run}; it is listed as 'missing eval'", file=sys.stderr)
+            print(f"warning: eval.py failed for {run}; the report marks it (eval failed)", file=sys.stderr)
             failed.append(run)
     return failed
 
@@ -207,6 +207,10 @@ def plot_psnr_curves(groups, path: str, panel=(560, 400)) -> None:
             for rec in members:
                 for kind, (x, y) in curve_series(rec, time_axis).items():
                     curves.append((x, y, PALETTE[g % len(PALETTE)], kind))
+        if time_axis and curves:  # seconds, minutes or hours, by the longest run
+            longest = max(float(c[0].max()) for c in curves)
+            unit, scale = ("s", 1.0) if longest < 300 else ("min", 60.0) if longest < 3 * 3600 else ("h", 3600.0)
+            curves, xlabel = [(x / scale, y, col, kind) for x, y, col, kind in curves], f"training time ({unit})"
         box = (p * pw + margin_l, margin_t, (p + 1) * pw - margin_r, ph - margin_b)
         draw_panel(canvas, box, curves, xlabel, "PSNR vs " + ("wall-clock training time" if time_axis else "step"))
     draw_legend(canvas, ph - 10, [(label, PALETTE[g % len(PALETTE)]) for g, (label, _) in enumerate(groups)],
@@ -395,6 +399,8 @@ def labelled_frames(frames: List[np.ndarray], height: int, title: str) -> List[n
 def write_side_by_side_gif(records: List[RunRecord], path: str) -> Tuple[bool, List[str]]:
     """side_by_side.gif from the runs' eval path.gif (RGB | depth per run); returns (written, notes)."""
     clips, notes = [], []
+    if not any(r.has_eval for r in records):
+        return False, []  # comparable_runs already says so
     for rec in (r for r in records if r.has_eval):
         frames = read_path_gif(rec)
         if frames:
@@ -454,7 +460,10 @@ def compare(run_dirs: Sequence[str], out: str, no_eval: bool = False, crop=None,
     print(report.split("## Per run")[0].rstrip())
     for note in notes:
         print("note:", note)
-    print(f"wrote {os.path.join(out, 'report.md')}, summary.csv, psnr_curves.png, views/, side_by_side.gif")
+    n_views = len(glob.glob(os.path.join(out, "views", "[0-9][0-9][0-9].png")))
+    print(f"wrote into {out}: report.md, summary.csv, psnr_curves.png"
+          + (f", views/ ({n_views} images)" if n_views else "")
+          + (", side_by_side.gif" if "side_by_side.gif" in figures else ""))
     return 1 if failed else 0
 
 
@@ -469,11 +478,13 @@ def parse_crop(text: str) -> Tuple[int, int, int]:
 
 
 def main(argv=None) -> int:
+    """Command line: run folders, --out, options; see the module doc."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run directories <basedir>/<expname>")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no_eval", action="store_true", help="do not evaluate runs; list them as 'missing eval'")
-    p.add_argument("--crop", type=parse_crop, default=None, help="x,y,size of the zoomed crop (default: where runs differ most)")
+    p.add_argument("--crop", type=parse_crop, default=None,
+                   help="x,y,size of the zoomed crop in image pixels (default: where the runs differ most)")
     p.add_argument("--max_views", type=int, default=8, help="test views in views/ (0: all)")
     p.add_argument("--testskip", type=int, default=None, help="forwarded to eval.py for missing evaluations")
     a = p.parse_args(argv)

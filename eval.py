@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     rays = SceneRays(scene, args.white_bkgd, device)
     coarse, fine, step = load_fields(args, ckpt_path, device)
     grid = load_grid(args, ckpt_path, scene.bbox, coarse, device)
-    outdir = ev.outdir or os.path.join(run_dir, f"eval_{step:07d}")
+    split_tag = "" if ev.split == "test" else f"{ev.split}_"
+    outdir = ev.outdir or os.path.join(run_dir, f"eval_{split_tag}{step:07d}")
     opts, amp = RenderOptions.from_args(args, train=False, occupancy=grid), amp_dtype(device, args.amp)
     lpips = LPIPS(device)
     indices = scene.splits[ev.split]
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
     metrics = evaluate_views(rays, indices, coarse, fine, opts, args.chunk, outdir, lpips, amp, bar)
     metrics.update({"lpips_note": lpips.reason, "activation": args.activation, "step": step,
                     "dir_activation": args.dir_activation or args.activation, "first_omega0": args.first_omega0,
-                    "omega0": args.omega0, "siren_init": args.siren_init, "split": ev.split,
+                    "omega0": args.omega0, "siren_init": args.siren_init, "split": ev.split, "testskip": args.testskip,
                     "checkpoint": os.path.abspath(ckpt_path), "expname": args.expname,
                     "dataset": args.dataset_type, "device": str(device),
                     "occupied_fraction": grid.occupied_fraction() if grid is not None else None})

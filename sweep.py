@@ -24,6 +24,7 @@ Failed runs are listed at the end and the exit code is 1 (130 when interrupted).
 """
 import argparse
 import codecs
+import contextlib
 import hashlib
 import os
 import queue
@@ -149,6 +150,7 @@ class Runner:
         self.procs: Dict[int, subprocess.Popen] = {}
 
     def run(self, cmd: List[str], log_path: str, gpu: Optional[str]) -> int:
+        """Run ``cmd`` (on CUDA device ``gpu`` if given), appending its output to ``log_path``; exit code."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -232,15 +234,37 @@ def eval_job(job: Job, runner: Runner, gpu: Optional[str], res: Result, eval_arg
         res.message = f"eval.py exit {rc}: {log_tail(log)}"
 
 
+@contextlib.contextmanager
+def run_lock(run_dir: str):
+    """Yield False when another sweep holds ``<run>/sweep.lock`` (two sweeps on one basedir)."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): no protection
+        yield True
+        return
+    with open(os.path.join(run_dir, "sweep.lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True  # released when the file is closed
+
+
 def process(job: Job, runner: Runner, gpu: Optional[str], no_eval: bool, eval_args: List[str]) -> Result:
+    """Train (or resume / skip) and evaluate one run; never raises for a failed subprocess."""
     res = Result(job.name)
     os.makedirs(job.run_dir, exist_ok=True)
-    train_job(job, runner, gpu, res)
-    if res.train in ("trained", "resumed", "skipped"):
-        if no_eval:
-            res.eval = "off"
+    with run_lock(job.run_dir) as mine:
+        if not mine:
+            res.train, res.message = "failed", f"another sweep is working on {job.run_dir} (sweep.lock)"
         else:
-            eval_job(job, runner, gpu, res, eval_args)
+            train_job(job, runner, gpu, res)
+        if res.train in ("trained", "resumed", "skipped"):
+            if no_eval:
+                res.eval = "off"
+            else:
+                eval_job(job, runner, gpu, res, eval_args)
     if res.failed and res.message:
         say(f"[{job.name}] FAILED: {res.message}")
     return res
@@ -276,6 +300,7 @@ def run_jobs(jobs: List[Job], slots: List[Optional[str]], work: Callable[[Job, O
     finished = []  # one entry per worker that returned (list.append is atomic)
 
     def worker(slot):
+        """Take jobs until none is left or the sweep is stopped."""
         try:
             while not stop.is_set():
                 try:
@@ -311,6 +336,7 @@ def wait_all(finished: list, workers: int, stop: threading.Event) -> None:
 
 # ---------------------------------------------------------------- command line
 def parse_cli(argv: List[str]):
+    """(sweep options, train.py overrides after ``--``)."""
     own, overrides = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="train.py config file shared by all runs")
@@ -335,6 +361,7 @@ def print_plan(jobs: List[Job]) -> None:
 
 
 def print_summary(jobs: List[Job], results: Dict[str, Result]) -> None:
+    """One line per run (train / eval outcome, why it failed) and the totals."""
     width = max(len(j.name) for j in jobs)
     say(f"\n{'run':<{width}}  {'train':<11}  {'eval':<7}  note")
     for job in jobs:
@@ -361,6 +388,7 @@ def write_comparison(jobs: List[Job], out: str, eval_args: List[str]) -> int:
 
 
 def main(argv=None) -> int:
+    """Plan, train and evaluate every run (skipping finished work), then compare; see the module doc."""
     opts, overrides = parse_cli(list(sys.argv[1:] if argv is None else argv))
     basedir, jobs = plan(opts.config, opts.activations, opts.seeds, overrides, opts.basedir)
     if opts.dry_run:

@@ -8,8 +8,8 @@ writes. From it this module reads, each from the file that owns it:
   events.out.*       TensorBoard scalars; "final val PSNR" is the last ``val/psnr``
   eval_*/metrics.json  test PSNR / SSIM / LPIPS of the newest *test-split* evaluation
 
-Runs that differ only by ``--seed`` (and by names, paths, logging cadence and device)
-form one group; groups report mean ± sample std (ddof=1) over the runs that have the
+Runs that differ only by ``--seed`` (and by names, paths, logging cadence, device and
+chunk sizes; not by N_iters) form one group; groups report mean ± sample std (ddof=1) over the runs that have the
 number, and ``n``.
 """
 import csv
@@ -104,10 +104,11 @@ def eval_dirs(run_dir: str, split: str = "test") -> List[Tuple[int, str]]:
 
 
 def final_step(run_dir: str, state: Optional[Dict]) -> Optional[int]:
-    """The step training reached: train_state.json, else the newest checkpoint, else None."""
-    if state and "step" in state:
-        return int(state["step"])
+    """The step training reached: the larger of train_state.json's step and the newest
+    checkpoint's (a run still training has checkpoints past its last train_state.json)."""
     steps = [int(m.group(1)) for p in glob.glob(os.path.join(run_dir, "ckpt_*.pt")) if (m := CKPT.search(p))]
+    if state and "step" in state:
+        steps.append(int(state["step"]))
     return max(steps) if steps else None
 
 
@@ -136,9 +137,20 @@ def is_periodic(activation: str) -> bool:
     return bool(spec and spec.periodic)
 
 
+def activation_params(args, activations) -> str:
+    """``key=value`` of the activation-specific settings the activations read (e.g.
+    gauss_scale, wire_omega0, wire_s0, first_bias_scale); "" when they read none."""
+    from models.activations import ACTIVATIONS
+    keys = []
+    for name in activations:
+        spec = ACTIVATIONS.get(name)
+        keys += list(getattr(spec, "params", ())) + list(getattr(spec, "init_params", ()))
+    return ", ".join(f"{k}={getattr(args, k):g}" for k in dict.fromkeys(keys) if hasattr(args, k))
+
+
 def hyper_params(args) -> Dict[str, object]:
     """The hyper-parameters the table shows (strings where they are labels)."""
-    acts = {args.activation, args.dir_activation or args.activation}
+    acts = list(dict.fromkeys([args.activation, args.dir_activation or args.activation]))
     periodic = any(is_periodic(a) for a in acts)
     net = f"{args.netdepth}x{args.netwidth}"
     if args.N_importance > 0:
@@ -147,6 +159,7 @@ def hyper_params(args) -> Dict[str, object]:
             "first_omega0": args.first_omega0 if periodic else None,
             "omega0": args.omega0 if periodic else None,
             "siren_init": args.siren_init if periodic else None,
+            "act_params": activation_params(args, acts),
             "encoding": "none" if args.i_embed == -1 else f"PE {args.multires}/{args.multires_views}",
             "lrate": args.lrate, "net": net, "samples": f"{args.N_samples}+{args.N_importance}"}
 
@@ -159,12 +172,18 @@ def run_values(rec: RunRecord) -> Dict[str, Optional[float]]:
         seconds = rec.scalars["train/seconds"][-1][1]
     m = rec.metrics or {}
     return {"n_params": rec.state.get("n_params", checkpoint_params(rec.path)),
-            "steps": final_step(rec.path, rec.state),
+            "steps": final_step(rec.path, rec.state) or last_logged_step(rec.scalars),
             "train_seconds": seconds,
             "val_psnr": val[-1][1] if val else None,
             "val_step": val[-1][0] if val else None,
             "test_psnr": m.get("psnr"), "test_ssim": m.get("ssim"), "test_lpips": m.get("lpips"),
             "eval_step": m.get("step"), "test_views": m.get("n_images")}
+
+
+def last_logged_step(scalars: Dict[str, List[Tuple[int, float]]]) -> Optional[int]:
+    """The newest step in the events (a run still training, before its first checkpoint)."""
+    steps = [series[-1][0] for series in scalars.values() if series]
+    return max(steps) if steps else None
 
 
 def checkpoint_params(run_dir: str) -> Optional[int]:
@@ -180,8 +199,10 @@ def checkpoint_params(run_dir: str) -> Optional[int]:
 
 # ---------------------------------------------------------------- grouping
 def setting_key(args) -> Tuple:
-    """What a run learns, minus the seed: runs with equal keys are seeds of one setting."""
-    return tuple(sorted((k, repr(v)) for k, v in vars(args).items() if k not in NON_SETTING))
+    """What a run learns, minus the seed: runs with equal keys are seeds of one setting
+    (N_iters counts here: runs trained for different lengths are different settings)."""
+    ignore = NON_SETTING - {"N_iters"}
+    return tuple(sorted((k, repr(v)) for k, v in vars(args).items() if k not in ignore))
 
 
 def group_label(names: List[str]) -> str:
@@ -295,14 +316,15 @@ def table_cells(row) -> List[str]:
     siren = "–" if row["siren_init"] is None else ("yes" if row["siren_init"] else "no")
     act = row["activation"] + ("" if row["dir_activation"] == row["activation"] else f" (dirs {row['dir_activation']})")
     return [row["name"], str(row["n"]) if row["kind"] == "group" else row["seeds"], act, omega_cell(row), siren,
-            row["encoding"], f"{row['lrate']:g}", row["net"], fmt_int(row["n_params"], row["n_params_std"]),
+            row["act_params"] or "–", row["encoding"], f"{row['lrate']:g}", row["net"],
+            fmt_int(row["n_params"], row["n_params_std"]),
             fmt_int(row["steps"], row["steps_std"]), fmt_seconds(row["train_seconds"], row["train_seconds_std"]),
             fmt_number(row["val_psnr"], row["val_psnr_std"], 2), fmt_test(row, "test_psnr", 2),
             fmt_test(row, "test_ssim", 4), fmt_test(row, "test_lpips", 4)]
 
 
-TABLE_HEADER = ["setting", "n", "activation", "ω0 first / hidden", "SIREN init", "encoding", "lrate",
-                "net (coarse + fine)", "params", "steps", "train time", "val PSNR", "test PSNR", "test SSIM",
+TABLE_HEADER = ["setting", "n", "activation", "ω0 first / hidden", "SIREN init", "act. params", "encoding",
+                "lrate", "net (coarse + fine)", "params", "steps", "train time", "val PSNR", "test PSNR", "test SSIM",
                 "test LPIPS"]
 
 
@@ -322,7 +344,7 @@ def report_notes(records: List[RunRecord]) -> List[str]:
              "(validation renders, checkpoints and evaluation excluded).",
              "Groups are runs that differ only by seed: mean ± sample standard deviation (ddof = 1); "
              "a count (n=k) after a value means only k runs of the group have that number."]
-    lpips_reasons = {(r.metrics or {}).get("lpips_note") for r in records if r.has_eval and r.metrics.get("lpips") is None}
+    lpips_reasons = {r.metrics.get("lpips_note") for r in records if r.has_eval and r.metrics.get("lpips") is None}
     if lpips_reasons - {None}:
         notes.append("**LPIPS n/a**: " + "; ".join(sorted(lpips_reasons - {None})) + ".")
     missing = [r.name for r in records if not r.has_eval]
