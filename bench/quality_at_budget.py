@@ -43,7 +43,7 @@ PROTOCOL = ("--downscale", "4", "--white_bkgd", "--testskip", "25")
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, description="bench/quality_at_budget.py options")
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, description="bench/quality_at_budget.py options")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds")
     p.add_argument("--eval_every", type=float, default=60.0, help="training seconds between test evaluations")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

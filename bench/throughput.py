@@ -47,7 +47,7 @@ from utils.runtime import configure_backend, select_device  # noqa: E402
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, description="bench/throughput.py options")
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, description="bench/throughput.py options")
     p.add_argument("--steps", type=int, default=20, help="timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="untimed training steps first")
     p.add_argument("--render_res", type=int, default=100, help="width of the timed render (0: skip)")
@@ -149,7 +149,8 @@ def summarize(records, t: Trainer, peak: float) -> dict:
             "step_seconds_median": median_s, "step_seconds_mean": total_s / len(secs),
             "rays_per_sec_mean": t.args.N_rand * len(secs) / total_s,
             "mlp_gflops_mean": sum(flops) / total_s / 1e9,
-            "samples_per_step": statistics.median(samples), "samples_per_ray": statistics.median(samples) / t.args.N_rand,
+            "samples_per_step": statistics.median(samples),
+            "samples_per_ray": statistics.median(samples) / t.args.N_rand,
             "grid_samples_per_step": sum(r["grid"] for r in records) / len(records),
             "flops_per_sample": fps, "flops_factor_train": 3}
 
