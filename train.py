@@ -95,9 +95,18 @@ class Trainer:
     def render_options(self, train: bool) -> RenderOptions:
         return RenderOptions.from_args(self.args, train, self.grid)
 
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for m in (self.coarse, self.fine) if m is not None for p in m.parameters())
+
     def save(self, run_dir: str) -> str:
+        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read)."""
         path = checkpoint_path(run_dir, self.step)
         save_checkpoint(path, self.state())
+        atomic_write_json(os.path.join(run_dir, "train_state.json"),
+                          {"step": self.step, "N_iters": self.args.N_iters, "finished": self.step >= self.args.N_iters,
+                           "train_seconds": self.train_seconds, "n_params": self.n_params,
+                           "checkpoint": os.path.basename(path)})
         return path
 
 
@@ -234,7 +243,7 @@ def main(argv=None) -> int:
     val_indices = scene.splits["val"] if len(scene.splits["val"]) else scene.splits["test"]
     opts = t.render_options(train=True)
     writer = SummaryWriter(run_dir)
-    n_params = sum(p.numel() for m in (t.coarse, t.fine) if m is not None for p in m.parameters())
+    n_params = t.n_params
     if t.step == 0:
         log_hparams(writer, args, n_params)
     print(f"{scene.name}: {len(scene.splits['train'])} train views {scene.H}x{scene.W}, "
@@ -266,9 +275,6 @@ def main(argv=None) -> int:
         stop.restore()
         bar.close()
     path = t.save(run_dir)
-    atomic_write_json(os.path.join(run_dir, "train_state.json"),
-                      {"step": t.step, "N_iters": args.N_iters, "finished": t.step >= args.N_iters,
-                       "train_seconds": t.train_seconds, "n_params": n_params, "checkpoint": os.path.basename(path)})
     writer.close()
     print(("interrupted: " if stop.requested else "") + f"saved {path} at step {t.step}")
     return 0
