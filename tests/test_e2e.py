@@ -44,7 +44,7 @@ def test_train_resume_and_eval(tmp_path):
     steps = [s for s, _ in scalars(run, "train/psnr")]
     assert steps[-1] == 170 and 150 < max(s for s in steps if s > 150)
 
-    assert eval_script.main(["--run", str(run)]) == 0
+    assert eval_script.main(["--run", str(run), "--render_factor", "2"]) == 0
     out = run / "eval_0000170"
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "activation",
@@ -56,7 +56,8 @@ def test_train_resume_and_eval(tmp_path):
     for name in ("000.png", "000_depth.png", "007.png", "test_views.gif", "path.gif"):
         assert (out / name).exists(), name
     assert imageio.imread(out / "000.png").shape == (24, 24, 3)
-    assert len(imageio.mimread(out / "path.gif")) == 4
+    path = imageio.mimread(out / "path.gif")
+    assert len(path) == 4 and path[0].shape[:2] == (12, 24)  # rgb | depth at 1/2 resolution
 
 
 def test_resume_is_exact(tmp_path):
