@@ -44,3 +44,13 @@ def test_psnr_and_ssim_hand_values():
 def test_quantize_matches_saved_png_values():
     x = np.array([0.0, 0.5, 0.999, 1.2, -0.1], np.float32)
     assert np.allclose(quantize(x) * 255, [0, 128, 255, 255, 0])
+
+
+def test_empty_rays_are_drawn_far_not_near():
+    depth = np.full((4, 4), 3.0)
+    acc = np.ones((4, 4))
+    depth[0], acc[0] = 0.0, 0.0          # background: nothing hit, expected depth 0
+    depth[1, :2] = [2.0, 6.0]
+    img = colorize_depth(depth, acc)
+    far, near = colorize_depth(np.array([[2.0, 6.0]]))[0, 1], colorize_depth(np.array([[2.0, 6.0]]))[0, 0]
+    assert np.allclose(img[0, 0], far, atol=0.02) and not np.allclose(img[0, 0], near, atol=0.1)

@@ -12,13 +12,19 @@ def colorize_depth(depth: np.ndarray, acc: Optional[np.ndarray] = None, lo_pct: 
                    hi_pct: float = 99.0) -> np.ndarray:
     """(H, W) depth -> (H, W, 3) float turbo colour image.
 
-    Robust normalisation: the [1, 99] percentiles of finite depths on rays that hit
-    something (acc > 0.5 where given) map to [0, 1]. NaN/inf pixels are drawn like the
-    far end, never as black holes."""
+    With ``acc``, the expected depth sum(w t) is divided by acc (the depth of what the ray
+    hit, not pulled towards 0 by transparency) and rays that hit nothing (acc < 1e-3) are
+    drawn like the far end. Robust normalisation: the [1, 99] percentiles of finite depths
+    on rays that hit something (acc > 0.5 where given) map to [0, 1]. NaN/inf pixels are
+    drawn like the far end, never as black holes."""
     depth = np.asarray(depth, np.float64)
+    if acc is not None:
+        acc = np.asarray(acc, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            depth = np.where(acc > 1e-3, depth / np.maximum(acc, 1e-10), np.nan)
     valid = np.isfinite(depth)
     if acc is not None:
-        valid &= np.asarray(acc) > 0.5
+        valid &= acc > 0.5
     values = depth[valid] if valid.any() else depth[np.isfinite(depth)]
     if values.size == 0:
         lo, hi = 0.0, 1.0
