@@ -38,3 +38,19 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock times are the work's."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def run_facts(args, trainer, device) -> dict:
+    """What every bench result records about the run it measured."""
+    grid = trainer.grid
+    return {"device": str(device), "threads": torch.get_num_threads(),
+            "occupied_fraction": grid.occupied_fraction() if grid is not None else None,
+            "config": {k: v for k, v in vars(args).items() if v is not None}}
+
+
+def write_json(path: Optional[str], result: dict) -> None:
+    """``--json PATH``: write the result atomically (nothing when no path was given)."""
+    if path:
+        from utils.io import atomic_write_json
+        atomic_write_json(path, result)
+        print(f"wrote {path}")

@@ -25,16 +25,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from bench.common import ROOT, resolve_args, set_threads, sync  # noqa: E402
+from bench.common import ROOT, resolve_args, run_facts, set_threads, sync, write_json  # noqa: E402
 from datasets import load_scene  # noqa: E402
 from datasets.batching import RayBatcher, SceneRays  # noqa: E402
 from train import Trainer, train_iteration  # noqa: E402
 from utils.checkpoint import save_checkpoint  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.evaluation import quantize, render_image  # noqa: E402
-from utils.io import atomic_write_json  # noqa: E402
 from utils.metrics import psnr  # noqa: E402
 from utils.runtime import configure_backend, select_device  # noqa: E402
 
@@ -112,14 +110,10 @@ def main(argv=None) -> int:
     print(f"final test PSNR {curve[-1][1]:.2f} dB after {t.step} steps ({t.train_seconds:.1f} s training)")
     result = {"final_psnr": curve[-1][1], "curve": curve, "steps": t.step, "train_seconds": t.train_seconds,
               "eval_seconds": wall - t.train_seconds, "budget": bench.budget, "n_test_views": len(test),
-              "resolution": [scene.H, scene.W], "device": str(device), "threads": torch.get_num_threads(),
-              "occupied_fraction": t.grid.occupied_fraction() if t.grid is not None else None,
-              "config": {k: v for k, v in vars(args).items() if v is not None}}
+              "resolution": [scene.H, scene.W], **run_facts(args, t, device)}
     if bench.save_ckpt:
         save_checkpoint(bench.save_ckpt, t.state())
-    if bench.json:
-        atomic_write_json(bench.json, result)
-        print(f"wrote {bench.json}")
+    write_json(bench.json, result)
     return 0
 
 

@@ -36,13 +36,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from bench.common import resolve_args, set_threads, sync  # noqa: E402
+from bench.common import resolve_args, run_facts, set_threads, sync, write_json  # noqa: E402
 from datasets import load_scene  # noqa: E402
 from datasets.batching import RayBatcher, SceneRays  # noqa: E402
 from train import Trainer, crop_fraction, train_step, update_grid  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.evaluation import render_image  # noqa: E402
-from utils.io import atomic_write_json  # noqa: E402
 from utils.runtime import configure_backend, select_device  # noqa: E402
 
 
@@ -181,17 +180,13 @@ def main(argv=None) -> int:
     result.update({"render_seconds_per_image": render_s, "render_res": bench.render_res,
                    "peak_memory_mb": memory, "peak_memory_kind": memory_kind,
                    "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_n": peak_n,
-                   "occupied_fraction": t.grid.occupied_fraction() if t.grid is not None else None,
-                   "steps": bench.steps, "warmup": bench.warmup, "threads": torch.get_num_threads(),
-                   "device": str(device), "N_rand": args.N_rand,
-                   "config": {k: v for k, v in vars(args).items() if v is not None}})
+                   "steps": bench.steps, "warmup": bench.warmup, "N_rand": args.N_rand,
+                   **run_facts(args, t, device)})
     for key in ("rays_per_sec", "mlp_samples_per_sec", "samples_per_ray", "mlp_gflops", "matmul_peak_gflops",
                 "mlp_pct_of_peak", "render_seconds_per_image", "peak_memory_mb", "rays_per_sec_mean"):
         value = result[key]
         print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
-    if bench.json:
-        atomic_write_json(bench.json, result)
-        print(f"wrote {bench.json}")
+    write_json(bench.json, result)
     return 0
 
 
