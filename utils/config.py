@@ -25,6 +25,15 @@ def str2bool(value) -> bool:
     raise configargparse.ArgumentTypeError(f"expected a boolean (True/False), got '{value}'")
 
 
+def _number_or_default(value) -> str:
+    if str(value).strip().lower() == "default":
+        return "default"
+    try:
+        return str(float(value))
+    except ValueError:
+        raise configargparse.ArgumentTypeError(f"expected a number or 'default', got '{value}'") from None
+
+
 def add_common_options(p: configargparse.ArgumentParser) -> None:
     """Everything a scene/model/render config may contain (train.py and eval.py share it)."""
     p.add_argument("--config", is_config_file=True, help="config file path")
@@ -51,6 +60,9 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--wire_s0", type=float, default=10.0, help="wire: Gaussian scale s0 of every layer")
     g.add_argument("--first_bias_scale", type=float, default=1.0,
                    help="finer: first-layer bias ~ U(-k, k); 0: PyTorch's default bias")
+    g.add_argument("--sigma_bias_init", type=_number_or_default, default="0.1",
+                   help="initial bias of the density head; 'default': PyTorch's U(-1/sqrt(W), 1/sqrt(W)), "
+                        "which leaves ~1 ReLU network in 5 with zero density (and zero gradient) everywhere")
     g.add_argument("--sigma_activation", type=str, default="relu", choices=["relu", "softplus"], help="density activation")
     g = p.add_argument_group("rendering")
     g.add_argument("--N_samples", type=int, default=64, help="coarse samples per ray")
@@ -63,15 +75,16 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
                    help="points sent through the network in parallel (0: 65536 on CUDA, 4096 on CPU)")
     g.add_argument("--render_factor", type=int, default=0, help="downsample factor for path videos (0 or 1: full)")
     g.add_argument("--n_frames", type=int, default=40, help="frames of the 360-degree orbit (bounded scenes)")
-    g.add_argument("--occ_grid", action="store_true",
+    g.add_argument("--occ_grid", type=str2bool, nargs="?", const=True, default=False,
                    help="skip empty space with an occupancy grid over the scene box, and stop rays early "
-                        "(bounded scenes only: blender, demo)")
+                        "(bounded scenes only: blender, demo); '--occ_grid False' turns a config's grid off")
     g.add_argument("--occ_res", type=int, default=128, help="occupancy grid cells per axis")
     g.add_argument("--occ_thresh", type=float, default=0.01,
                    help="a cell is empty when its density's opacity over one cell side is below this")
     g.add_argument("--occ_update_every", type=int, default=16, help="training steps between grid updates")
     g.add_argument("--occ_warmup", type=int, default=16,
-                   help="the first N grid updates evaluate every cell; later ones a random quarter + the occupied")
+                   help="the first N grid updates evaluate every cell and skip nothing; later ones a random "
+                        "quarter + the occupied")
     g.add_argument("--occ_decay", type=float, default=0.95, help="grid density decay per update (max(decay*old, new))")
     g.add_argument("--occ_stop_T", type=float, default=1e-4,
                    help="with --occ_grid: fine samples behind coarse transmittance below this are skipped (0: off)")
