@@ -45,3 +45,35 @@ def test_field_encodes_and_chunks_identically():
     assert rgb.shape == (4, 5, 3) and sigma.shape == (4, 5)
     assert torch.allclose(rgb, rgb2, atol=1e-6) and torch.allclose(sigma, sigma2, atol=1e-6)
     assert fine.mlp.pts_linears[0].linear.out_features == 16
+
+
+def _min_sigma_raw(sigma_bias_init, seed, use_viewdirs=True):
+    """Largest raw density over points of the scene box for a fresh 4x128 ReLU NeRF."""
+    g = torch.Generator().manual_seed(seed)
+    net = NeRF(D=4, W=128, input_ch=63, input_ch_views=27 if use_viewdirs else 0, skips=[],
+               use_viewdirs=use_viewdirs, generator=g, sigma_bias_init=sigma_bias_init)
+    x = torch.rand(2048, 63, generator=torch.Generator().manual_seed(1)) * 3 - 1.5
+    with torch.no_grad():
+        return float(net(x, torch.randn(2048, 27 if use_viewdirs else 0))[1].max())
+
+
+def test_relu_density_head_starts_alive():
+    """With PyTorch's random head bias some ReLU networks have sigma_raw < 0 everywhere
+    (relu density 0, no gradient, ever); the 0.1 bias keeps all of them alive."""
+    seeds = range(12)
+    assert any(_min_sigma_raw(None, s) <= 0 for s in seeds)
+    assert all(_min_sigma_raw(0.1, s) > 0 for s in seeds)
+    assert all(_min_sigma_raw(0.1, s, use_viewdirs=False) > 0 for s in seeds)
+
+
+def test_sigma_bias_init_option():
+    from utils.config import build_parser, parse_args
+    args = parse_args(build_parser(), ["--N_importance", "4", "--netdepth", "2", "--netwidth", "16",
+                                       "--netdepth_fine", "2", "--netwidth_fine", "16", "--use_viewdirs"])
+    coarse, fine = build_fields(args, torch.Generator().manual_seed(0))
+    assert float(coarse.mlp.alpha_linear.bias) == float(fine.mlp.alpha_linear.bias) == torch.tensor(0.1).item()
+    args.sigma_bias_init = "default"
+    coarse, _ = build_fields(args, torch.Generator().manual_seed(0))
+    reference = NeRF(D=2, W=16, input_ch=63, input_ch_views=27, generator=torch.Generator().manual_seed(0),
+                     sigma_bias_init=None)
+    assert torch.equal(coarse.mlp.alpha_linear.bias, reference.alpha_linear.bias)

@@ -276,3 +276,29 @@ def test_quality_at_budget_runs_on_demo(tmp_path):
     assert result["steps"] > 0 and len(result["curve"]) >= 2
     assert result["curve"][-1][1] == result["final_psnr"] and result["curve"][-1][0] >= 1.5
     assert result["config"]["downscale"] == 4 and result["config"]["testskip"] == 25
+
+
+# ---------------------------------------------------------------- warm-up and the empty-grid guard
+def test_grid_skips_nothing_during_warmup_nor_with_zero_density():
+    """During warm-up every cell stays occupied whatever the density; afterwards cells
+    are thresholded, except that an all-zero density (a network with no geometry yet)
+    keeps the grid full instead of emptying it for good."""
+    grid = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=8, warmup=3)
+    blob = lambda p: (p.norm(dim=-1) < 0.5).float() * 100.0  # noqa: E731
+    for _ in range(2):
+        grid.update(blob)
+        assert grid.occupied_fraction() == 1.0
+    grid.update(blob)  # third update: warm-up over
+    assert 0.0 < grid.occupied_fraction() < 0.2
+    assert bool(grid.query(torch.zeros(1, 3))) and not bool(grid.query(torch.full((1, 3), 0.9)))
+
+    dead = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=8, warmup=0)
+    dead.update(lambda p: torch.zeros(p.shape[0]))
+    assert dead.occupied_fraction() == 1.0
+
+
+def test_occ_grid_flag_takes_true_false():
+    assert args_of(["--occ_grid"]).occ_grid is True
+    assert args_of(["--occ_grid", "False"]).occ_grid is False
+    assert args_of(["--occ_grid", "true"]).occ_grid is True
+    assert args_of().occ_grid is False
