@@ -79,7 +79,7 @@ def load_grid(args, ckpt_path: str, bbox, coarse, device):
     else:
         print("note: the checkpoint holds no occupancy grid; building one from the coarse network")
         generator = torch.Generator(device=device).manual_seed(args.seed)
-        grid.update(field_density(coarse, args.sigma_activation), generator, all_cells=True)
+        grid.build_from_trained(field_density(coarse, args.sigma_activation), generator)
     return grid
 
 

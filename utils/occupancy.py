@@ -137,6 +137,13 @@ class OccupancyGrid:
         self._threshold()
         return int(pts.shape[0])
 
+    def build_from_trained(self, density_fn: DensityFn, generator: Optional[torch.Generator] = None) -> None:
+        """Evaluate every cell once and threshold at once, skipping the warm-up: for a
+        trained network whose checkpoint holds no grid (eval.py)."""
+        self.update(density_fn, generator, all_cells=True)
+        self.updates = max(self.updates, self.warmup)
+        self._threshold()
+
     def _threshold(self) -> None:
         finite = torch.nan_to_num(self.density, posinf=torch.finfo(torch.float32).max)
         if self.updates < self.warmup or not bool((finite > 0).any()):
