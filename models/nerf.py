@@ -113,6 +113,17 @@ class RadianceField(nn.Module):
         self.mlp, self.embed_pts, self.embed_dirs = mlp, embed_pts, embed_dirs
         self.netchunk = netchunk
 
+    def evaluate(self, pts: torch.Tensor, dirs: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One chunk: pts (N, 3), dirs (N, 3) or None -> rgb_raw (N, 3), sigma_raw (N,).
+        ``compile_chunks()`` replaces it with a torch.compile'd copy (encoding and MLP fused)."""
+        return self.mlp(self.embed_pts(pts), self.embed_dirs(dirs) if dirs is not None else None)
+
+    def compile_chunks(self) -> None:
+        """``--compile``: torch.compile the per-chunk evaluation. dynamic=True because the
+        number of points varies from step to step (occupancy grid, last chunk); the
+        parameters and the state_dict are untouched, so checkpoints do not change."""
+        self.evaluate = torch.compile(self.evaluate, dynamic=True)
+
     def forward(self, pts: torch.Tensor, dirs: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """pts: (..., 3), dirs: (..., 3) unit view directions -> ((..., 3), (...))."""
@@ -122,8 +133,7 @@ class RadianceField(nn.Module):
         rgbs, sigmas = [], []
         for start in range(0, flat_pts.shape[0], self.netchunk):
             sl = slice(start, start + self.netchunk)
-            d = self.embed_dirs(flat_dirs[sl]) if flat_dirs is not None else None
-            rgb, sigma = self.mlp(self.embed_pts(flat_pts[sl]), d)
+            rgb, sigma = self.evaluate(flat_pts[sl], flat_dirs[sl] if flat_dirs is not None else None)
             rgbs.append(rgb)
             sigmas.append(sigma)
         rgb = rgbs[0] if len(rgbs) == 1 else torch.cat(rgbs)
@@ -164,7 +174,10 @@ def build_field(args, depth: int, width: int, generator: torch.Generator, device
     mlp = NeRF(depth, width, embed_pts.out_dim, embed_dirs.out_dim if embed_dirs else 0,
                skips=args.skips, use_viewdirs=args.use_viewdirs, act=act, dir_act=dir_act,
                generator=generator, sigma_bias_init=sigma_bias_init(args))
-    return RadianceField(mlp, embed_pts, embed_dirs, resolve_netchunk(args.netchunk, device)).to(device)
+    field = RadianceField(mlp, embed_pts, embed_dirs, resolve_netchunk(args.netchunk, device)).to(device)
+    if getattr(args, "compile", False):
+        field.compile_chunks()
+    return field
 
 
 def build_fields(args, generator: torch.Generator, device="cpu"):

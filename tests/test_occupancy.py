@@ -302,3 +302,10 @@ def test_occ_grid_flag_takes_true_false():
     assert args_of(["--occ_grid", "False"]).occ_grid is False
     assert args_of(["--occ_grid", "true"]).occ_grid is True
     assert args_of().occ_grid is False
+
+
+def test_build_from_trained_thresholds_at_once():
+    """eval.py's grid for a checkpoint without one: one full update, no warm-up."""
+    grid = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=8, warmup=16)
+    grid.build_from_trained(lambda p: (p.norm(dim=-1) < 0.5).float() * 100.0)
+    assert 0.0 < grid.occupied_fraction() < 0.2 and grid.updates == 16

@@ -101,6 +101,8 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--spherify", action="store_true", help="LLFF: 360-degree inward-facing capture")
     g.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16 if supported, else fp16)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the encoding + MLP (dynamic shapes); the first steps pay the compile time")
     g.add_argument("--seed", type=int, default=0, help="random seed")
 
 
