@@ -48,7 +48,7 @@ def test_field_encodes_and_chunks_identically():
     assert fine.mlp.pts_linears[0].linear.out_features == 16
 
 
-def _min_sigma_raw(sigma_bias_init, seed, use_viewdirs=True):
+def _max_sigma_raw(sigma_bias_init, seed, use_viewdirs=True):
     """Largest raw density over points of the scene box for a fresh 4x128 ReLU NeRF."""
     g = torch.Generator().manual_seed(seed)
     net = NeRF(D=4, W=128, input_ch=63, input_ch_views=27 if use_viewdirs else 0, skips=[],
@@ -62,9 +62,9 @@ def test_relu_density_head_starts_alive():
     """With PyTorch's random head bias some ReLU networks have sigma_raw < 0 everywhere
     (relu density 0, no gradient, ever); the 0.1 bias keeps all of them alive."""
     seeds = range(12)
-    assert any(_min_sigma_raw(None, s) <= 0 for s in seeds)
-    assert all(_min_sigma_raw(0.1, s) > 0 for s in seeds)
-    assert all(_min_sigma_raw(0.1, s, use_viewdirs=False) > 0 for s in seeds)
+    assert any(_max_sigma_raw(None, s) <= 0 for s in seeds)
+    assert all(_max_sigma_raw(0.1, s) > 0 for s in seeds)
+    assert all(_max_sigma_raw(0.1, s, use_viewdirs=False) > 0 for s in seeds)
 
 
 def test_sigma_bias_init_option():

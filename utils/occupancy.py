@@ -20,12 +20,12 @@ kept up to date during training:
   network's (uniformly low) density from emptying the whole grid.
 - warm-up: until ``warmup`` updates have been made, every cell stays occupied (nothing
   is skipped) while the density grid fills in. An untrained network has no geometry
-  yet; skipping by its density early on starves the samples that would create it. On
-  lego with ReLU density and no warm-up, the grid emptied within a few updates, the
-  renders stayed white and training never recovered (9.9 dB at 120 s against 20.7 dB
-  without the grid).
+  yet; skipping by its density early on starves the samples that would create it.
 - a grid whose density is zero everywhere stays fully occupied: emptying it would stop
-  every gradient for good (ReLU densities can all be exactly 0 early in training).
+  every gradient for good. This happened on lego: a ReLU coarse net with zero density
+  everywhere at init emptied the grid at its first update, and the renders stayed white
+  (9.9 dB after 120 s, against 20.7 dB without the grid). The density head's bias
+  (``--sigma_bias_init``, models/nerf.py) now prevents such a net; the guard stays.
 
 Points outside ``bbox`` are empty. Updates run under ``no_grad`` in chunks of ``chunk``
 points, in the caller's precision (``train.py`` calls them outside autocast, i.e. fp32);
