@@ -36,7 +36,7 @@ import numpy as np
 
 from utils.errors import UserError, run_cli
 from utils.io import write_image
-from utils.report import (RunRecord, build_markdown, eval_dirs, group_runs, group_row, load_config, load_run,
+from runs.report import (RunRecord, build_markdown, eval_dirs, group_runs, group_row, load_config, load_run,
                           run_row, write_csv)
 from utils.visual import write_gif
 

@@ -38,10 +38,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from utils.checkpoint import latest_checkpoint
+from runs import layout
+from runs.report import NON_SETTING, load_config
 from utils.config import build_parser, parse_args
 from utils.errors import UserError, run_cli
-from utils.report import NON_SETTING, read_json
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SET_BY_SWEEP = {"activation", "seed", "expname", "basedir", "config"}
@@ -121,22 +121,19 @@ def plan(config: str, activations: List[str], seeds: List[int], overrides: List[
 
 def train_status(job: Job) -> Tuple[str, int]:
     """('finished' | 'partial' | 'new', step reached so far)."""
-    state = read_json(os.path.join(job.run_dir, "train_state.json")) or {}
+    state = layout.read_train_state(job.run_dir)
     step = int(state.get("step", 0))
     if state.get("finished") and step >= job.args.N_iters:
         return "finished", step
-    ckpt = latest_checkpoint(job.run_dir)
-    if ckpt is None:
-        return "new", 0
-    return "partial", int(re.search(r"ckpt_(\d+)\.pt$", ckpt).group(1))
+    found = layout.checkpoints(job.run_dir)
+    return ("partial", found[-1][0]) if found else ("new", 0)
 
 
 def settings_mismatch(job: Job) -> List[str]:
     """Settings in which an existing run folder differs from this job (empty when none/new)."""
-    path = os.path.join(job.run_dir, "config.txt")
-    if not os.path.isfile(path):
+    if not os.path.isfile(layout.config_path(job.run_dir)):
         return []
-    saved, wanted = vars(parse_args(build_parser(), ["--config", path])), vars(job.args)
+    saved, wanted = vars(load_config(job.run_dir)), vars(job.args)
     return [f"{k} (run: {saved.get(k)!r}, sweep: {wanted.get(k)!r})" for k in sorted(set(saved) | set(wanted))
             if k not in NON_SETTING and saved.get(k) != wanted.get(k)]
 
@@ -219,8 +216,8 @@ def train_job(job: Job, runner: Runner, gpu: Optional[str], res: Result) -> None
 
 def eval_job(job: Job, runner: Runner, gpu: Optional[str], res: Result, eval_args: List[str]) -> None:
     """Evaluate the run's final checkpoint unless eval_<step>/metrics.json already exists."""
-    state = read_json(os.path.join(job.run_dir, "train_state.json")) or {}
-    out = os.path.join(job.run_dir, f"eval_{int(state.get('step', 0)):07d}", "metrics.json")
+    state = layout.read_train_state(job.run_dir)
+    out = layout.metrics_path(layout.eval_dir(job.run_dir, int(state.get("step", 0))))
     if os.path.isfile(out):
         res.eval = "skipped"
         return
@@ -373,18 +370,17 @@ def print_summary(jobs: List[Job], results: Dict[str, Result]) -> None:
         + (f"; FAILED ({len(failed)}): {', '.join(failed)}" if failed else "; none failed"))
 
 
-def write_comparison(jobs: List[Job], out: str, eval_args: List[str]) -> int:
-    """compare.py's report over the runs that exist (already evaluated above: no evaluation here)."""
-    import compare
-    runs = [j.run_dir for j in jobs if os.path.isfile(os.path.join(j.run_dir, "config.txt"))]
+def write_comparison(jobs: List[Job], out: str) -> int:
+    """compare.py's report (a subprocess, as train.py and eval.py are) over the runs that
+    exist; they were evaluated above, so compare.py evaluates nothing."""
+    runs = [j.run_dir for j in jobs if os.path.isfile(layout.config_path(j.run_dir))]
     if not runs:
         say("no run to compare")
         return 1
-    try:
-        return compare.compare(runs, out, no_eval=True, eval_args=eval_args)
-    except UserError as err:
-        say(f"comparison failed: {err}")
-        return 1
+    rc = subprocess.run([sys.executable, os.path.join(ROOT, "compare.py"), *runs, "--out", out, "--no_eval"]).returncode
+    if rc != 0:
+        say(f"comparison failed: compare.py exit {rc}")
+    return rc
 
 
 def main(argv=None) -> int:
@@ -411,7 +407,7 @@ def main(argv=None) -> int:
         return 130
     code = 1 if any(r.failed for r in results.values()) else 0
     if not opts.no_compare:
-        code = max(code, write_comparison(jobs, opts.out or os.path.join(basedir, "compare"), eval_args))
+        code = max(code, write_comparison(jobs, opts.out or os.path.join(basedir, "compare")))
     return code
 
 

@@ -1,43 +1,31 @@
-"""Shared plumbing of the bench scripts: their own flags in front of train.py's options."""
+"""Shared plumbing of the bench scripts (run from the repository root as
+``python -m bench.<script>``): their own flags in front of train.py's options, and the
+facts every result records."""
 import argparse
-import os
-import sys
 from typing import List, Optional, Tuple
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # run as ``python bench/<script>.py`` from anywhere
-    sys.path.insert(0, ROOT)
-
-from utils.config import build_parser, parse_args  # noqa: E402
+from utils.config import has_flag, parse_script_args
+from utils.io import atomic_write_json
 
 
 def resolve_args(own: argparse.ArgumentParser, argv: Optional[List[str]], doc: str,
-                 prepend: Tuple[str, ...] = ()) -> Tuple[argparse.Namespace, argparse.Namespace]:
+                 prepend: Tuple[str, ...] = (), default_config: Optional[str] = None):
     """(bench flags, train.py config). Everything the bench parser does not know goes to
     train.py's parser (``--config FILE`` and any overrides); ``prepend`` comes before the
     user's arguments there, so the user's own flags win over it."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(doc)
-        own.print_help()
-        print("\nplus any train.py option (python train.py --help)")
-        sys.exit(0)
-    bench, rest = own.parse_known_args(argv)
-    return bench, parse_args(build_parser(description=doc), list(prepend) + rest)
+    def complete(_, rest: List[str]) -> List[str]:
+        if default_config is not None and not has_flag(rest, "--config"):
+            rest = ["--config", default_config] + rest
+        return list(prepend) + rest
+    return parse_script_args(own, argv, doc, complete)
 
 
 def set_threads(n: int) -> None:
     """``--threads N`` (0: leave torch's default)."""
     if n > 0:
         torch.set_num_threads(n)
-
-
-def sync(device: torch.device) -> None:
-    """Wait for queued GPU work, so wall-clock times are the work's."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_facts(args, trainer, device) -> dict:
@@ -51,6 +39,5 @@ def run_facts(args, trainer, device) -> dict:
 def write_json(path: Optional[str], result: dict) -> None:
     """``--json PATH``: write the result atomically (nothing when no path was given)."""
     if path:
-        from utils.io import atomic_write_json
         atomic_write_json(path, result)
         print(f"wrote {path}")

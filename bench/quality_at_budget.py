@@ -1,14 +1,14 @@
 """The lego100-cpu protocol: test PSNR after a fixed wall-clock training budget.
 
-    python bench/quality_at_budget.py --budget 600 --threads 2 --json q.json \\
+    python -m bench.quality_at_budget --budget 600 --threads 2 --json q.json \\
         [--config FILE] [any train.py option, e.g. --activation sin --netdepth 4]
 
 - scene: the config's (default ``configs/blender/lego_cpu.txt``: lego from
   ../shared/data/nerf_synthetic/lego), always loaded with ``--downscale 4 --white_bkgd
   --testskip 25``, i.e. 100x100 images and the test views 0, 25, ..., 175 (8 views).
   These come before the user's arguments, so an explicit command-line flag still wins.
-- training: train.py's Trainer and train_iteration (precrop, gradient step, grid
-  upkeep) from a fresh model, until ``--budget`` seconds of training time have passed;
+- training: ``runs.training.timed_step`` (precrop, gradient step, grid upkeep), as
+  train.py runs it, from a fresh model, until ``--budget`` seconds of training time have passed;
   --N_iters is ignored. Training time is measured around each step (GPU synchronised),
   so evaluation, data loading and setup are outside the budget.
 - evaluation: every ``--eval_every`` seconds of training time and at the end, the loaded
@@ -19,23 +19,17 @@
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import resolve_args, run_facts, set_threads, write_json
+from datasets import load_scene
+from runs.evaluation import evaluate_views
+from runs.training import Trainer, setup_training, timed_step
+from utils.checkpoint import save_checkpoint
+from utils.errors import UserError, run_cli
+from utils.runtime import configure_backend, select_device
 
-import numpy as np  # noqa: E402
-
-from bench.common import ROOT, resolve_args, run_facts, set_threads, sync, write_json  # noqa: E402
-from datasets import load_scene  # noqa: E402
-from datasets.batching import RayBatcher, SceneRays  # noqa: E402
-from train import Trainer, train_iteration  # noqa: E402
-from utils.checkpoint import save_checkpoint  # noqa: E402
-from utils.errors import UserError, run_cli  # noqa: E402
-from utils.evaluation import quantize, render_image  # noqa: E402
-from utils.metrics import psnr  # noqa: E402
-from utils.runtime import configure_backend, select_device  # noqa: E402
-
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "blender", "lego_cpu.txt")
 PROTOCOL = ("--downscale", "4", "--white_bkgd", "--testskip", "25")
 
@@ -50,43 +44,29 @@ def bench_parser() -> argparse.ArgumentParser:
     return p
 
 
-def with_default_config(argv):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    has_config = any(a == "--config" or a.startswith("--config=") for a in argv)
-    return argv if has_config else ["--config", DEFAULT_CONFIG] + argv
-
-
-def mean_test_psnr(t: Trainer, rays: SceneRays, indices) -> float:
+def mean_test_psnr(trainer: Trainer, views, indices) -> float:
     """Mean PSNR of the 8-bit renders of ``indices`` (eval-time render options)."""
-    opts = t.render_options(train=False)
-    values = []
-    for idx in indices:
-        out = render_image(rays, rays.poses[int(idx)], t.coarse, t.fine, opts, t.args.chunk, amp=t.amp)
-        values.append(psnr(quantize(out["rgb"]), rays.images[int(idx)].cpu().numpy()))
-    return float(np.mean(values))
+    return evaluate_views(views, indices, trainer.coarse, trainer.fine, trainer.render_options(train=False),
+                          trainer.args.chunk, amp=trainer.amp, with_ssim=False)["psnr"]
 
 
-def train_with_budget(t: Trainer, batcher: RayBatcher, evaluate, budget: float, eval_every: float):
+def train_with_budget(trainer: Trainer, batcher, evaluate, budget: float, eval_every: float):
     """Train until ``budget`` training seconds; evaluate (untimed) every ``eval_every``."""
-    opts = t.render_options(train=True)
+    opts = trainer.render_options(train=True)
     curve, next_eval = [], eval_every
-    while t.train_seconds < budget:
-        sync(t.device)
-        start = time.perf_counter()
-        train_iteration(t, batcher, opts)
-        sync(t.device)
-        t.train_seconds += time.perf_counter() - start
-        if next_eval <= t.train_seconds < budget:
-            curve.append([t.train_seconds, evaluate()])
-            print(f"[{t.train_seconds:7.1f} s, step {t.step}] test PSNR {curve[-1][1]:.2f}", flush=True)
-            while next_eval <= t.train_seconds:
+    while trainer.train_seconds < budget:
+        timed_step(trainer, batcher, opts)
+        if next_eval <= trainer.train_seconds < budget:
+            curve.append([trainer.train_seconds, evaluate()])
+            print(f"[{trainer.train_seconds:7.1f} s, step {trainer.step}] test PSNR {curve[-1][1]:.2f}", flush=True)
+            while next_eval <= trainer.train_seconds:
                 next_eval += eval_every
-    curve.append([t.train_seconds, evaluate()])
+    curve.append([trainer.train_seconds, evaluate()])
     return curve
 
 
 def main(argv=None) -> int:
-    bench, args = resolve_args(bench_parser(), with_default_config(argv), __doc__, PROTOCOL)
+    bench, args = resolve_args(bench_parser(), argv, __doc__, PROTOCOL, DEFAULT_CONFIG)
     if bench.budget <= 0 or bench.eval_every <= 0:
         raise UserError("--budget and --eval_every must be > 0")
     set_threads(bench.threads)
@@ -96,23 +76,22 @@ def main(argv=None) -> int:
     test = scene.splits["test"]
     if len(test) == 0 or len(scene.splits["train"]) == 0:
         raise UserError(f"{args.datadir or args.dataset_type}: needs train and test views")
-    rays = SceneRays(scene, args.white_bkgd, device)
-    t = Trainer(args, device, scene.bbox)
-    batcher = RayBatcher(rays, scene.splits["train"], t.generator, one_image=args.no_batching)
+    trainer, views, batcher = setup_training(args, scene, device)
     print(f"{scene.name}: {len(scene.splits['train'])} train / {len(test)} test views {scene.H}x{scene.W}, "
           f"budget {bench.budget:g} s, {args.activation}, device {device}", flush=True)
     wall = time.perf_counter()
-    curve = train_with_budget(t, batcher, lambda: mean_test_psnr(t, rays, test), bench.budget, bench.eval_every)
+    curve = train_with_budget(trainer, batcher, lambda: mean_test_psnr(trainer, views, test), bench.budget,
+                              bench.eval_every)
     wall = time.perf_counter() - wall
     print("train_s    psnr")
     for seconds, value in curve:
         print(f"{seconds:7.1f}  {value:6.2f}")
-    print(f"final test PSNR {curve[-1][1]:.2f} dB after {t.step} steps ({t.train_seconds:.1f} s training)")
-    result = {"final_psnr": curve[-1][1], "curve": curve, "steps": t.step, "train_seconds": t.train_seconds,
-              "eval_seconds": wall - t.train_seconds, "budget": bench.budget, "n_test_views": len(test),
-              "resolution": [scene.H, scene.W], **run_facts(args, t, device)}
+    print(f"final test PSNR {curve[-1][1]:.2f} dB after {trainer.step} steps ({trainer.train_seconds:.1f} s training)")
+    result = {"final_psnr": curve[-1][1], "curve": curve, "steps": trainer.step, "train_seconds": trainer.train_seconds,
+              "eval_seconds": wall - trainer.train_seconds, "budget": bench.budget, "n_test_views": len(test),
+              "resolution": [scene.H, scene.W], **run_facts(args, trainer, device)}
     if bench.save_ckpt:
-        save_checkpoint(bench.save_ckpt, t.state())
+        save_checkpoint(bench.save_ckpt, trainer.state())
     write_json(bench.json, result)
     return 0
 

@@ -1,9 +1,9 @@
 """Training and rendering throughput of one config on this machine.
 
-    python bench/throughput.py --config configs/blender/lego_cpu.txt --steps 20 --warmup 5 \\
+    python -m bench.throughput --config configs/blender/lego_cpu.txt --steps 20 --warmup 5 \\
         --threads 2 --json throughput.json [any train.py option]
 
-Runs train.py's own training step (Trainer, train_step, update_grid) in-process, on a
+Runs train.py's own training step (``runs.training.timed_step``) in-process, on a
 fresh model or on ``--ft_path CKPT`` (with ``--occ_grid`` the grid of an untrained model
 is still nearly full: start from a trained checkpoint for representative numbers).
 Prints and writes (``--json``):
@@ -26,23 +26,19 @@ Prints and writes (``--json``):
   100 * mlp_gflops / matmul_peak_gflops.
 """
 import argparse
-import os
 import resource
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-
-from bench.common import resolve_args, run_facts, set_threads, sync, write_json  # noqa: E402
-from datasets import load_scene  # noqa: E402
-from datasets.batching import RayBatcher, SceneRays  # noqa: E402
-from train import Trainer, crop_fraction, train_step, update_grid  # noqa: E402
-from utils.errors import UserError, run_cli  # noqa: E402
-from utils.evaluation import render_image  # noqa: E402
-from utils.runtime import configure_backend, select_device  # noqa: E402
+from bench.common import resolve_args, run_facts, set_threads, write_json
+from datasets import load_scene
+from rendering.rays import scale_intrinsics
+from runs.evaluation import render_image
+from runs.training import Trainer, setup_training, timed_step
+from utils.errors import UserError, run_cli
+from utils.runtime import configure_backend, select_device, sync
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -88,18 +84,14 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, reps: i
     return 2 * n ** 3 / best / 1e9
 
 
-def timed_steps(t: Trainer, batcher: RayBatcher, counter: SampleCounter, n_warmup: int, n_steps: int):
+def timed_steps(trainer: Trainer, batcher, counter: SampleCounter, n_warmup: int, n_steps: int):
     """Per-step records {seconds, coarse, fine, grid} of ``n_steps`` steps after ``n_warmup``."""
-    opts = t.render_options(train=True)
+    opts = trainer.render_options(train=True)
     records = []
     for k in range(n_warmup + n_steps):
         before = counter.snapshot()
-        sync(t.device)
-        start = time.perf_counter()
-        train_step(t, batcher, opts, crop_fraction(t.args, t.step))
-        grid = update_grid(t)
-        sync(t.device)
-        seconds = time.perf_counter() - start
+        step = timed_step(trainer, batcher, opts)
+        seconds, grid = step.seconds, step.grid_points
         after = counter.snapshot()
         if k >= n_warmup:
             records.append({"seconds": seconds, "grid": grid,
@@ -108,21 +100,19 @@ def timed_steps(t: Trainer, batcher: RayBatcher, counter: SampleCounter, n_warmu
     return records
 
 
-def render_seconds(t: Trainer, rays: SceneRays, scene, res: int) -> float:
+def render_seconds(trainer: Trainer, views, scene, res: int) -> float:
     """Seconds to render one test (else val/train) view ``res`` pixels wide, after one untimed render."""
     split = next(s for s in ("test", "val", "train") if len(scene.splits[s]))
-    c2w = rays.poses[int(scene.splits[split][0])]
-    scale = res / rays.W
-    K = rays.K.clone()
-    K[:2] *= scale
-    H = max(1, round(rays.H * scale))
-    opts = t.render_options(train=False)
+    c2w = views.poses[int(scene.splits[split][0])]
+    K = scale_intrinsics(views.K, views.W / res)
+    H = max(1, round(views.H * res / views.W))
+    opts = trainer.render_options(train=False)
     times = []
     for _ in range(2):
-        sync(t.device)
+        sync(trainer.device)
         start = time.perf_counter()
-        render_image(rays, c2w, t.coarse, t.fine, opts, t.args.chunk, K, H, res, t.amp)
-        sync(t.device)
+        render_image(views, c2w, trainer.coarse, trainer.fine, opts, trainer.args.chunk, K, H, res, trainer.amp)
+        sync(trainer.device)
         times.append(time.perf_counter() - start)
     return times[-1]
 
@@ -133,25 +123,25 @@ def peak_memory_mb(device: torch.device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_max_rss"
 
 
-def summarize(records, t: Trainer, peak: float) -> dict:
-    fps = {"coarse": t.coarse.mlp.flops_per_sample(),
-           "fine": t.fine.mlp.flops_per_sample() if t.fine is not None else 0}
-    flops = [3 * (r["coarse"] * fps["coarse"] + r["fine"] * fps["fine"]) + r["grid"] * fps["coarse"]
-             for r in records]
+def summarize(records, trainer: Trainer, peak: float) -> dict:
+    flops_per_sample = {"coarse": trainer.coarse.mlp.flops_per_sample(),
+                        "fine": trainer.fine.mlp.flops_per_sample() if trainer.fine is not None else 0}
+    flops = [3 * (r["coarse"] * flops_per_sample["coarse"] + r["fine"] * flops_per_sample["fine"])
+             + r["grid"] * flops_per_sample["coarse"] for r in records]
     secs = [r["seconds"] for r in records]
     samples = [r["coarse"] + r["fine"] for r in records]
     median_s, total_s = statistics.median(secs), sum(secs)
     gflops = statistics.median(f / s for f, s in zip(flops, secs)) / 1e9
-    return {"rays_per_sec": t.args.N_rand / median_s,
+    return {"rays_per_sec": trainer.args.N_rand / median_s,
             "mlp_samples_per_sec": statistics.median(n / s for n, s in zip(samples, secs)),
             "mlp_gflops": gflops, "matmul_peak_gflops": peak, "mlp_pct_of_peak": 100.0 * gflops / peak,
             "step_seconds_median": median_s, "step_seconds_mean": total_s / len(secs),
-            "rays_per_sec_mean": t.args.N_rand * len(secs) / total_s,
+            "rays_per_sec_mean": trainer.args.N_rand * len(secs) / total_s,
             "mlp_gflops_mean": sum(flops) / total_s / 1e9,
             "samples_per_step": statistics.median(samples),
-            "samples_per_ray": statistics.median(samples) / t.args.N_rand,
+            "samples_per_ray": statistics.median(samples) / trainer.args.N_rand,
             "grid_samples_per_step": sum(r["grid"] for r in records) / len(records),
-            "flops_per_sample": fps, "flops_factor_train": 3}
+            "flops_per_sample": flops_per_sample, "flops_factor_train": 3}
 
 
 def main(argv=None) -> int:
@@ -162,26 +152,24 @@ def main(argv=None) -> int:
     device = select_device(args.device)
     configure_backend(device)
     scene = load_scene(args)
-    rays = SceneRays(scene, args.white_bkgd, device)
-    t = Trainer(args, device, scene.bbox)
+    trainer, views, batcher = setup_training(args, scene, device)
     if args.ft_path:
-        t.load(args.ft_path)
-    fields = {"coarse": t.coarse, **({"fine": t.fine} if t.fine is not None else {})}
+        trainer.load(args.ft_path)
+    fields = {"coarse": trainer.coarse, **({"fine": trainer.fine} if trainer.fine is not None else {})}
     counter = SampleCounter(fields)
-    batcher = RayBatcher(rays, scene.splits["train"], t.generator, one_image=args.no_batching)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    records = timed_steps(t, batcher, counter, bench.warmup, bench.steps)
+    records = timed_steps(trainer, batcher, counter, bench.warmup, bench.steps)
     memory, memory_kind = peak_memory_mb(device)
-    render_s = render_seconds(t, rays, scene, bench.render_res) if bench.render_res > 0 else None
-    dtype = t.amp if t.amp is not None else torch.float32
+    render_s = render_seconds(trainer, views, scene, bench.render_res) if bench.render_res > 0 else None
+    dtype = trainer.amp if trainer.amp is not None else torch.float32
     peak_n = bench.peak_n or (8192 if device.type == "cuda" else 2048)
-    result = summarize(records, t, matmul_peak_gflops(device, dtype, peak_n))
+    result = summarize(records, trainer, matmul_peak_gflops(device, dtype, peak_n))
     result.update({"render_seconds_per_image": render_s, "render_res": bench.render_res,
                    "peak_memory_mb": memory, "peak_memory_kind": memory_kind,
                    "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_n": peak_n,
                    "steps": bench.steps, "warmup": bench.warmup, "N_rand": args.N_rand,
-                   **run_facts(args, t, device)})
+                   **run_facts(args, trainer, device)})
     for key in ("rays_per_sec", "mlp_samples_per_sec", "samples_per_ray", "mlp_gflops", "matmul_peak_gflops",
                 "mlp_pct_of_peak", "render_seconds_per_image", "peak_memory_mb", "rays_per_sec_mean"):
         value = result[key]

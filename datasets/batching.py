@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 import torch
 
 from datasets.scene import Scene
-from utils.rays import camera_directions, ndc_rays, pixel_grid, rays_from_camera
-from utils.render import RayBundle
+from rendering.rays import camera_directions, ndc_rays, pixel_grid, rays_from_camera
+from rendering.renderer import RayBundle
 
 
 def make_bundle(origins: torch.Tensor, directions: torch.Tensor, near: float, far: float,
@@ -26,8 +26,8 @@ def make_bundle(origins: torch.Tensor, directions: torch.Tensor, near: float, fa
                      torch.full((n,), far, device=origins.device))
 
 
-class SceneRays:
-    """A scene's images/poses on ``device``, producing ray bundles."""
+class CameraViews:
+    """A scene's images, poses and intrinsics on ``device``; makes the rays of any camera."""
 
     def __init__(self, scene: Scene, white_bkgd: bool, device: torch.device):
         self.scene = scene
@@ -56,20 +56,20 @@ class RayBatcher:
 
     ``one_image`` (nerf-pytorch's ``--no_batching``) draws each batch from one random image."""
 
-    def __init__(self, rays: SceneRays, indices, generator: torch.Generator, one_image: bool = False):
-        self.rays, self.one_image = rays, one_image
-        self.indices = torch.as_tensor(indices, device=rays.device, dtype=torch.long)
+    def __init__(self, views: CameraViews, indices, generator: torch.Generator, one_image: bool = False):
+        self.views, self.one_image = views, one_image
+        self.indices = torch.as_tensor(indices, device=views.device, dtype=torch.long)
         self.generator = generator
 
     def sample(self, n_rays: int, crop_frac: float = 1.0) -> Tuple[RayBundle, torch.Tensor]:
         """(bundle of n_rays, target rgb (n_rays, 3)). ``crop_frac < 1`` samples only the
         central crop (NeRF's precrop), which helps early training on object scenes."""
-        H, W, dev, g = self.rays.H, self.rays.W, self.rays.device, self.generator
+        H, W, dev, g = self.views.H, self.views.W, self.views.device, self.generator
         k = self.indices[torch.randint(len(self.indices), (1 if self.one_image else n_rays,), device=dev,
                                        generator=g)].expand(n_rays)
         ch, cw = (max(1, int(H * crop_frac)), max(1, int(W * crop_frac))) if crop_frac < 1 else (H, W)
         j = torch.randint(ch, (n_rays,), device=dev, generator=g) + (H - ch) // 2
         i = torch.randint(cw, (n_rays,), device=dev, generator=g) + (W - cw) // 2
-        target = self.rays.images[k, j, i]
-        bundle = self.rays.bundle(self.rays.poses[k, :3, :4], i.float(), j.float())
+        target = self.views.images[k, j, i]
+        bundle = self.views.bundle(self.views.poses[k, :3, :4], i.float(), j.float())
         return bundle, target

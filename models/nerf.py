@@ -6,6 +6,7 @@ callable the renderer takes: ``field(pts (..., 3), dirs (..., 3)) -> (rgb_raw (.
 sigma_raw (...))``. Output activations (sigmoid for rgb, ReLU/softplus for sigma)
 belong to the renderer, after the training noise on sigma.
 """
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -141,15 +142,35 @@ class RadianceField(nn.Module):
         return rgb.reshape(*lead, 3), sigma.reshape(lead)
 
 
-def activation_configs(args) -> Tuple[ActivationConfig, ActivationConfig]:
-    """(trunk, direction-branch) configs; options missing from ``args`` (configs and
-    namespaces older than them) take ActivationConfig's defaults."""
-    defaults = ActivationConfig()
-    extra = {k: getattr(args, k, getattr(defaults, k))
-             for k in ("gauss_scale", "wire_omega0", "wire_s0", "first_bias_scale")}
-    act = ActivationConfig(args.activation, args.first_omega0, args.omega0, args.siren_init, **extra)
-    dir_name = args.dir_activation or args.activation
-    return act, ActivationConfig(dir_name, args.first_omega0, args.omega0, args.siren_init, **extra)
+@dataclass
+class FieldOptions:
+    """What ``build_fields`` reads from the config (one field per option of the same name)."""
+    netdepth: int
+    netwidth: int
+    netdepth_fine: int
+    netwidth_fine: int
+    N_importance: int               # 0: no fine network
+    skips: Tuple[int, ...]
+    use_viewdirs: bool
+    i_embed: int                    # 0: positional encoding, -1: raw xyz
+    multires: int
+    multires_views: int
+    act: ActivationConfig           # trunk (--activation and its parameters)
+    dir_act: ActivationConfig       # view-direction branch (--dir_activation)
+    sigma_bias_init: Optional[float]  # None: PyTorch's random bias ('default')
+    netchunk: int                   # 0: by device (resolve_netchunk)
+    compile: bool
+
+    @classmethod
+    def from_args(cls, args) -> "FieldOptions":
+        params = {k: getattr(args, k) for k in ("gauss_scale", "wire_omega0", "wire_s0", "first_bias_scale")}
+        act = ActivationConfig(args.activation, args.first_omega0, args.omega0, args.siren_init, **params)
+        dir_act = ActivationConfig(args.dir_activation or args.activation, args.first_omega0, args.omega0,
+                                   args.siren_init, **params)
+        bias = None if str(args.sigma_bias_init).lower() == "default" else float(args.sigma_bias_init)
+        return cls(args.netdepth, args.netwidth, args.netdepth_fine, args.netwidth_fine, args.N_importance,
+                   tuple(args.skips), args.use_viewdirs, args.i_embed, args.multires, args.multires_views,
+                   act, dir_act, bias, args.netchunk, args.compile)
 
 
 def resolve_netchunk(netchunk: int, device: torch.device) -> int:
@@ -160,30 +181,26 @@ def resolve_netchunk(netchunk: int, device: torch.device) -> int:
     return 65536 if torch.device(device).type == "cuda" else 4096
 
 
-def sigma_bias_init(args) -> Optional[float]:
-    """``--sigma_bias_init``: a number, or 'default' for PyTorch's random bias (None)."""
-    value = getattr(args, "sigma_bias_init", "default")  # namespaces older than the option
-    return None if str(value).lower() == "default" else float(value)
-
-
-def build_field(args, depth: int, width: int, generator: torch.Generator, device="cpu") -> RadianceField:
-    use_pe = args.i_embed != -1
-    embed_pts = PositionalEncoding(3, args.multires, enabled=use_pe)
-    embed_dirs = PositionalEncoding(3, args.multires_views, enabled=use_pe) if args.use_viewdirs else None
-    act, dir_act = activation_configs(args)
+def build_field(opts: FieldOptions, depth: int, width: int, generator: torch.Generator,
+                device="cpu") -> RadianceField:
+    use_pe = opts.i_embed != -1
+    embed_pts = PositionalEncoding(3, opts.multires, enabled=use_pe)
+    embed_dirs = PositionalEncoding(3, opts.multires_views, enabled=use_pe) if opts.use_viewdirs else None
     mlp = NeRF(depth, width, embed_pts.out_dim, embed_dirs.out_dim if embed_dirs else 0,
-               skips=args.skips, use_viewdirs=args.use_viewdirs, act=act, dir_act=dir_act,
-               generator=generator, sigma_bias_init=sigma_bias_init(args))
-    field = RadianceField(mlp, embed_pts, embed_dirs, resolve_netchunk(args.netchunk, device)).to(device)
-    if getattr(args, "compile", False):
+               skips=opts.skips, use_viewdirs=opts.use_viewdirs, act=opts.act, dir_act=opts.dir_act,
+               generator=generator, sigma_bias_init=opts.sigma_bias_init)
+    field = RadianceField(mlp, embed_pts, embed_dirs, resolve_netchunk(opts.netchunk, device)).to(device)
+    if opts.compile:
         field.compile_chunks()
     return field
 
 
 def build_fields(args, generator: torch.Generator, device="cpu"):
-    """Separate coarse and fine fields on ``device`` (fine is None when N_importance == 0).
-    Weights are drawn on the CPU from ``generator``, so a seed gives the same init anywhere."""
-    coarse = build_field(args, args.netdepth, args.netwidth, generator, device)
-    fine = (build_field(args, args.netdepth_fine, args.netwidth_fine, generator, device)
-            if args.N_importance > 0 else None)
+    """Separate coarse and fine fields on ``device`` (fine is None when N_importance == 0)
+    from the parsed config. Weights are drawn on the CPU from ``generator``, so a seed
+    gives the same init anywhere."""
+    opts = FieldOptions.from_args(args)
+    coarse = build_field(opts, opts.netdepth, opts.netwidth, generator, device)
+    fine = (build_field(opts, opts.netdepth_fine, opts.netwidth_fine, generator, device)
+            if opts.N_importance > 0 else None)
     return coarse, fine

@@ -58,7 +58,7 @@ def number(cell):
 
 
 def expected_run(run):
-    """The run's numbers read straight from its own files, not through utils.report."""
+    """The run's numbers read straight from its own files, not through runs.report."""
     state = json.loads((run / "train_state.json").read_text())
     metrics = json.loads((run / f"eval_{state['step']:07d}" / "metrics.json").read_text())
     return {"val_psnr": last_scalar(run, "val/psnr"), "test_psnr": metrics["psnr"], "test_ssim": metrics["ssim"],

@@ -10,7 +10,7 @@ from datasets import load_scene
 from datasets.llff import closest_point_to_axes, split_indices, spiral_path
 from utils.config import build_parser, parse_args
 from utils.errors import UserError
-from utils.rays import camera_directions, ndc_rays, rays_from_camera
+from rendering.rays import camera_directions, ndc_rays, rays_from_camera
 
 FERN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nerf_llff_data" / "fern"
 needs_fern = pytest.mark.skipif(not (FERN / "poses_bounds.npy").is_file() or not (FERN / "images_8").is_dir(),
@@ -135,7 +135,7 @@ def test_fern_near_far_ndc_and_no_ndc(fern):
 # ----------------------------------------------------------------- NDC
 
 def ndc_point(p, fx, fy, H, W, near=1.0):
-    """NDC projection of world points (..., 3), written out independently of utils.rays."""
+    """NDC projection of world points (..., 3), written out independently of rendering.rays."""
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     return np.stack([-fx / (W / 2) * x / z, -fy / (H / 2) * y / z, 1 + 2 * near / z], -1)
 

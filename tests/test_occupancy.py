@@ -10,7 +10,7 @@ import eval as eval_script
 import train as train_script
 from bench import quality_at_budget, throughput
 from datasets import demo
-from datasets.batching import SceneRays
+from datasets.batching import CameraViews
 from datasets import load_scene
 from models import build_fields
 from tests.conftest import ROOT
@@ -18,10 +18,10 @@ from tests.test_render import slab_field
 from utils.checkpoint import load_checkpoint
 from utils.config import build_parser, parse_args
 from utils.errors import UserError
-from utils.evaluation import render_image
+from runs.evaluation import render_image
 from utils.metrics import psnr
-from utils.occupancy import OccupancyGrid, build_grid
-from utils.render import RayBundle, RenderOptions, alive_samples, render_rays
+from rendering.occupancy import OccupancyGrid, build_grid
+from rendering.renderer import RayBundle, RenderOptions, alive_samples, render_rays
 
 TINY = ["--dataset_type", "demo", "--demo_res", "16", "--white_bkgd", "--use_viewdirs",
         "--netdepth", "2", "--netwidth", "32", "--netdepth_fine", "2", "--netwidth_fine", "32",
@@ -64,7 +64,7 @@ def test_all_occupied_grid_equals_plain_renderer(activation, n_importance):
     grid = OccupancyGrid([[-10.0] * 3, [10.0] * 3], resolution=4)  # fresh: all occupied
     rays = camera_rays()
     plain = RenderOptions(16, n_importance, perturb=True, raw_noise_std=1.0, white_bkgd=True,
-                          density_activation=activation)
+                          sigma_activation=activation)
     gridded = RenderOptions(**{**plain.__dict__, "occupancy": grid})
     with torch.no_grad():
         a = render_rays(rays, coarse, fine, plain, torch.Generator().manual_seed(1))
@@ -121,7 +121,7 @@ def test_query_indexing_by_hand():
 
 
 def test_threshold_is_alpha_over_one_cell():
-    grid = OccupancyGrid([[0.0] * 3, [2.0] * 3], resolution=10, alpha_thresh=0.01)
+    grid = OccupancyGrid([[0.0] * 3, [2.0] * 3], resolution=10, occ_thresh=0.01)
     cell = 0.2
     assert math.isclose(1 - math.exp(-grid.density_thresh * cell), 0.01, rel_tol=1e-6)
 
@@ -186,7 +186,7 @@ def test_trained_grid_render_agrees_with_bbox_only_render(trained):
     device = torch.device("cpu")
     coarse, fine, step = eval_script.load_fields(args, str(ckpt), device)
     scene = load_scene(args)
-    rays = SceneRays(scene, args.white_bkgd, device)
+    rays = CameraViews(scene, args.white_bkgd, device)
     grid = eval_script.load_grid(args, str(ckpt), scene.bbox, coarse, device)
     assert step == 150 and grid.updates == 30 and grid.occupied_fraction() < 0.9
     full = OccupancyGrid(scene.bbox, resolution=1)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import torch
 
-from utils.rays import camera_directions, get_rays, ndc_rays, rays_from_camera, scale_intrinsics
+from rendering.rays import camera_directions, get_rays, ndc_rays, rays_from_camera, scale_intrinsics
 
 
 def K_of(f, W, H):

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from utils.render import RayBundle, RenderOptions, render_in_chunks, render_rays
+from rendering.renderer import RayBundle, RenderOptions, render_in_chunks, render_rays
 
 
 def slab_field(z0=-3.0, z1=-3.5, colour=(0.2, 0.4, 0.8), density=1e3):

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from utils.sampling import sample_pdf, stratified_samples
+from rendering.sampling import sample_pdf, stratified_samples
 
 
 def test_stratified_deterministic_and_within_strata():

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from utils.evaluation import quantize
+from runs.evaluation import quantize
 from utils.metrics import psnr, ssim
 from utils.visual import colorize_depth
 

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from utils.volume import composite, compute_weights
+from rendering.volume import composite, compute_weights
 
 
 def test_weights_hand_computed():

@@ -1,29 +1,15 @@
 """Checkpoints that resume exactly: models, optimizer, scheduler, step, RNG states, config.
 
-Files are ``<run>/ckpt_{step:07d}.pt``, written atomically and loaded with
-``weights_only=True`` (plain tensors and containers; no arbitrary unpickling).
+Written atomically and loaded with ``weights_only=True`` (plain tensors and containers;
+no arbitrary unpickling). Their names and keys belong to ``runs/layout.py``.
 """
-import glob
 import os
-import re
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
 from utils.errors import UserError
 from utils.io import atomic_path
-
-PATTERN = re.compile(r"ckpt_(\d+)\.pt$")
-
-
-def checkpoint_path(run_dir: str, step: int) -> str:
-    return os.path.join(run_dir, f"ckpt_{step:07d}.pt")
-
-
-def latest_checkpoint(run_dir: str) -> Optional[str]:
-    found = [(int(PATTERN.search(p).group(1)), p) for p in glob.glob(os.path.join(run_dir, "ckpt_*.pt"))
-             if PATTERN.search(p)]
-    return max(found)[1] if found else None
 
 
 def save_checkpoint(path: str, state: Dict) -> None:

@@ -4,8 +4,9 @@ A nerf-pytorch config file (``key = value`` lines) runs unchanged; unknown keys 
 config file are an error naming the file and the key. The resolved config is written
 to ``<basedir>/<expname>/config.txt`` in the same format, so it can be re-read.
 """
+import argparse
 import os
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import configargparse
 
@@ -124,18 +125,42 @@ def add_train_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--i_video", type=int, default=50000, help="steps between render-path videos")
 
 
-TRAIN_ONLY = {"N_rand", "lrate", "lrate_decay", "N_iters", "no_batching", "precrop_iters", "precrop_frac",
-              "no_reload", "ft_path", "i_print", "i_img", "i_weights", "i_testset", "i_video"}
-
-
-def build_parser(train: bool = True, description: str = "") -> configargparse.ArgumentParser:
+def build_parser(description: str = "") -> configargparse.ArgumentParser:
+    """The one parser of every script. Training keys are accepted everywhere, because
+    eval.py and the bench scripts read a run's saved config, which holds them."""
     # allow_abbrev=False: a typo such as --N_sample must be an error, not --N_samples
     p = configargparse.ArgumentParser(description=description, allow_abbrev=False,
                                       config_file_parser_class=configargparse.DefaultConfigFileParser)
     add_common_options(p)
-    # eval.py reads the saved run config, which holds training keys too: accept them there.
     add_train_options(p)
     return p
+
+
+def has_flag(argv: List[str], flag: str) -> bool:
+    """True when ``--flag`` or ``--flag=value`` is on the command line."""
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
+def parse_script_args(own: argparse.ArgumentParser, argv: Optional[List[str]], doc: str,
+                      complete: Optional[Callable[[argparse.Namespace, List[str]], List[str]]] = None):
+    """(the script's own flags, the config) for scripts that add flags to train.py's options
+    (eval.py, bench/). ``--help`` prints the doc, the script's flags, then a pointer to
+    train.py's options. ``complete(own, rest)`` may amend the config arguments (add a default
+    ``--config``, protocol flags) before they are parsed."""
+    import sys
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(doc)
+        own.print_help()
+        print("\nplus any train.py option (python train.py --help)")
+        sys.exit(0)
+    try:
+        ours, rest = own.parse_known_args(argv)
+    except SystemExit:
+        raise UserError("invalid command-line arguments (see the message above)") from None
+    if complete is not None:
+        rest = complete(ours, rest)
+    return ours, parse_args(build_parser(description=doc), rest)
 
 
 def _config_keys(parser, path: str) -> List[str]:
@@ -150,6 +175,7 @@ def _config_keys(parser, path: str) -> List[str]:
 
 
 def _config_path(argv: List[str]) -> Optional[str]:
+    """The value of the last-given ``--config`` (None when absent)."""
     for k, tok in enumerate(argv):
         if tok == "--config" and k + 1 < len(argv):
             return argv[k + 1]

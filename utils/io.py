@@ -36,6 +36,18 @@ def atomic_write_json(path: str, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def read_json(path: str):
+    """A JSON file's content, or None when absent; an unreadable file is a one-line error."""
+    from utils.errors import UserError
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: cannot read JSON ({err})") from None
+
+
 def to_uint8(img) -> np.ndarray:
     """[0, 1] float image -> uint8, rounding (the quantisation metrics are computed on)."""
     return (np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -1,5 +1,6 @@
-"""Device selection and mixed precision."""
+"""Device selection, mixed precision, device sync and graceful stop requests."""
 import contextlib
+import signal
 
 import torch
 
@@ -36,3 +37,27 @@ def configure_backend(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall-clock times are the work's (no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StopFlag:
+    """First Ctrl-C asks the loop to checkpoint and stop after the current step; a
+    second one stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:  # second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        signal.signal(signal.SIGINT, self.previous)

@@ -1,11 +1,11 @@
 """Coarse + fine hierarchical rendering of ray batches.
 
-Sampler (``utils.sampling``) and compositor (``utils.volume``) are separate pure
+Sampler (``rendering.sampling``) and compositor (``rendering.volume``) are separate pure
 functions; this module wires them to radiance-field callables
 ``field(pts (..., 3), dirs (..., 3)) -> (rgb_raw (..., 3), sigma_raw (...))``.
 
-Empty-space skipping (``RenderOptions.occupancy``, an ``utils.occupancy.OccupancyGrid``
-or anything with ``query(pts) -> bool``) and early ray termination (``stop_T``) decide
+Empty-space skipping (``RenderOptions.occupancy``, a ``SpaceSkipper`` such as
+``rendering.occupancy.OccupancyGrid``) and early ray termination (``stop_T``) decide
 which samples are *evaluated*; they never move samples, so the sample sets, the
 compositing and the hierarchical sampling are those of the plain renderer:
 
@@ -32,12 +32,12 @@ give the coarse pass more resolution but needs per-interval deltas in the compos
 it is not done here.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Protocol
 
 import torch
 
-from utils.sampling import sample_pdf, stratified_samples
-from utils.volume import composite
+from rendering.sampling import sample_pdf, stratified_samples
+from rendering.volume import composite
 
 Field = Callable[[torch.Tensor, torch.Tensor], tuple]
 
@@ -48,6 +48,13 @@ Field = Callable[[torch.Tensor, torch.Tensor], tuple]
 EMPTY_SIGMA_RAW = -1e4
 
 
+class SpaceSkipper(Protocol):
+    """What can skip empty space (``rendering.occupancy.OccupancyGrid`` is one)."""
+
+    def query(self, pts: torch.Tensor) -> torch.Tensor:
+        """Bool (...) for points (..., 3): False where the density is known to be zero."""
+
+
 @dataclass
 class RenderOptions:
     N_samples: int = 64
@@ -56,15 +63,15 @@ class RenderOptions:
     lindisp: bool = False
     raw_noise_std: float = 0.0
     white_bkgd: bool = False
-    density_activation: str = "relu"
-    occupancy: Optional[object] = None  # has query(pts (..., 3)) -> bool (...); None: evaluate all
+    sigma_activation: str = "relu"
+    occupancy: Optional[SpaceSkipper] = None  # None: evaluate every sample
     stop_T: float = 0.0                 # fine pass: skip samples behind coarse transmittance < stop_T
 
     @classmethod
-    def from_args(cls, args, train: bool, occupancy=None) -> "RenderOptions":
+    def from_args(cls, args, train: bool, occupancy: Optional[SpaceSkipper] = None) -> "RenderOptions":
         """Options from the parsed config; ``occupancy`` (the run's grid) also turns on early
         ray termination at ``--occ_stop_T``."""
-        stop_T = getattr(args, "occ_stop_T", 0.0) if occupancy is not None else 0.0
+        stop_T = args.occ_stop_T if occupancy is not None else 0.0
         return cls(args.N_samples, args.N_importance, bool(args.perturb) and train, args.lindisp,
                    args.raw_noise_std if train else 0.0, args.white_bkgd, args.sigma_activation,
                    occupancy, stop_T)
@@ -120,7 +127,7 @@ def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, 
     else:
         rgb_raw, sigma_raw = _evaluate_where(field, pts, dirs, keep)
     return composite(rgb_raw.float(), sigma_raw.float(), t, rays.directions, opts.white_bkgd,
-                     opts.raw_noise_std, opts.density_activation, generator)
+                     opts.raw_noise_std, opts.sigma_activation, generator)
 
 
 def alive_samples(t: torch.Tensor, t_coarse: torch.Tensor, weights_coarse: torch.Tensor,

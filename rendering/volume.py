@@ -25,7 +25,7 @@ def compute_weights(sigma: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor) 
 
 
 def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor,
-              white_bkgd: bool = False, raw_noise_std: float = 0.0, density_activation: str = "relu",
+              white_bkgd: bool = False, raw_noise_std: float = 0.0, sigma_activation: str = "relu",
               generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
     """Render raw network outputs along rays.
 
@@ -39,7 +39,7 @@ def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, r
     if raw_noise_std > 0:
         sigma_raw = sigma_raw + raw_noise_std * torch.randn(
             sigma_raw.shape, device=sigma_raw.device, dtype=sigma_raw.dtype, generator=generator)
-    sigma = DENSITY_ACTIVATIONS[density_activation](sigma_raw)
+    sigma = DENSITY_ACTIVATIONS[sigma_activation](sigma_raw)
     weights = compute_weights(sigma, t, rays_d)
     rgb = (weights[..., None] * torch.sigmoid(rgb_raw)).sum(-2)
     depth = (weights * t).sum(-1)

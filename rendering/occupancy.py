@@ -1,7 +1,7 @@
 """Occupancy grid over a bounded scene's box: which cells can hold density.
 
 The renderer asks ``query(pts)`` and sends only samples in occupied cells through the
-MLP (see ``utils/render.py``). The grid is a cache of the coarse network's density,
+MLP (see ``rendering/renderer.py``). The grid is a cache of the coarse network's density,
 kept up to date during training:
 
 - ``density``: a float grid (res^3 cells over ``bbox``) of the *activated* density
@@ -15,8 +15,8 @@ kept up to date during training:
   quarter of all cells plus the occupied ones (a random quarter-of-all of them when more
   are occupied), so that empty cells are re-checked now and then and occupied ones often.
 - ``binary``: ``density > min(thresh, mean(density))``, where ``thresh`` is the density
-  whose opacity over a one-cell step (the mean cell side, world units) is ``alpha_thresh``:
-  ``thresh = -log(1 - alpha_thresh) / cell``. Clamping to the mean keeps an untrained
+  whose opacity over a one-cell step (the mean cell side, world units) is ``occ_thresh``:
+  ``thresh = -log(1 - occ_thresh) / cell``. Clamping to the mean keeps an untrained
   network's (uniformly low) density from emptying the whole grid.
 - warm-up: until ``warmup`` updates have been made, every cell stays occupied (nothing
   is skipped) while the density grid fills in. An untrained network has no geometry
@@ -38,7 +38,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from utils.errors import UserError
-from utils.volume import DENSITY_ACTIVATIONS
+from rendering.volume import DENSITY_ACTIVATIONS
 
 DensityFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -55,14 +55,15 @@ def field_density(field, activation: str) -> DensityFn:
 
 
 class OccupancyGrid:
-    """A res^3 binary grid of occupied cells over ``bbox`` (2, 3) = (min corner, max corner)."""
+    """A res^3 binary grid of occupied cells over ``bbox`` (2, 3) = (min corner, max corner);
+    a ``rendering.renderer.SpaceSkipper``."""
 
-    def __init__(self, bbox, resolution: int = 128, alpha_thresh: float = 0.01, decay: float = 0.95,
+    def __init__(self, bbox, resolution: int = 128, occ_thresh: float = 0.01, decay: float = 0.95,
                  warmup: int = 16, device="cpu", chunk: int = 65536):
         if resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
-        if not 0.0 <= alpha_thresh < 1.0:
-            raise ValueError(f"alpha_thresh must be in [0, 1), got {alpha_thresh}")
+        if not 0.0 <= occ_thresh < 1.0:
+            raise ValueError(f"occ_thresh must be in [0, 1), got {occ_thresh}")
         bbox = torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3).to(device)
         if not bool((bbox[1] > bbox[0]).all()):
             raise ValueError(f"bbox max corner must exceed the min corner, got {bbox.tolist()}")
@@ -70,8 +71,8 @@ class OccupancyGrid:
         self.resolution, self.decay, self.warmup, self.chunk = int(resolution), float(decay), int(warmup), int(chunk)
         self.bbox_min, self.bbox_size = bbox[0], bbox[1] - bbox[0]
         self.cell = self.bbox_size / self.resolution                 # (3,) cell sides
-        self.alpha_thresh = float(alpha_thresh)
-        self.density_thresh = -math.log1p(-self.alpha_thresh) / float(self.cell.mean())
+        self.occ_thresh = float(occ_thresh)
+        self.density_thresh = -math.log1p(-self.occ_thresh) / float(self.cell.mean())
         n = self.resolution ** 3
         self.density = torch.zeros(n, device=self.device)
         self.binary = torch.ones(n, dtype=torch.bool, device=self.device)
@@ -172,7 +173,7 @@ class OccupancyGrid:
 
 def build_grid(args, bbox, device) -> Optional[OccupancyGrid]:
     """The run's grid from ``--occ_*`` (None without ``--occ_grid``); ``bbox`` is ``scene.bbox``."""
-    if not getattr(args, "occ_grid", False):
+    if not args.occ_grid:
         return None
     if bbox is None:
         raise UserError(f"--occ_grid needs a bounded scene with a bounding box (blender, demo); this "

@@ -1,4 +1,5 @@
-"""Pinhole rays and NDC. Pure tensor functions over any leading dimensions.
+"""Pinhole rays and NDC. Pure tensor functions over any leading dimensions (the one
+exception, ``intrinsics_matrix``, builds the loaders' numpy K).
 
 Conventions (see README, "Conventions"):
 - OpenGL/Blender camera axes: +x right, +y up, the camera looks down -z.
@@ -8,11 +9,19 @@ Conventions (see README, "Conventions"):
 """
 from typing import Tuple
 
+import numpy as np
 import torch
 
 
-def intrinsics_matrix(focal_x: float, focal_y: float, cx: float, cy: float) -> torch.Tensor:
-    return torch.tensor([[focal_x, 0.0, cx], [0.0, focal_y, cy], [0.0, 0.0, 1.0]])
+def intrinsics_matrix(focal: float, W: int, H: int) -> np.ndarray:
+    """(3, 3) float32 pinhole intrinsics [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] (what loaders put in Scene.K).
+
+    Pixel coordinates are continuous: pixel (column i, row j) covers [i, i + 1) x [j, j + 1),
+    so its centre is (i + 0.5, j + 0.5) and the principal point (W/2, H/2) is the centre of the
+    image (for odd W or H, the centre of the middle pixel). ``camera_directions`` adds the
+    0.5, so the rays go through pixel centres. (nerf-pytorch samples pixel corners instead.)
+    """
+    return np.array([[focal, 0, W / 2], [0, focal, H / 2], [0, 0, 1]], dtype=np.float32)
 
 
 def scale_intrinsics(K: torch.Tensor, factor: float) -> torch.Tensor:

@@ -1,12 +1,10 @@
 """Collect a run's numbers and format them as the comparison tables (compare.py, sweep.py).
 
-A *run* is a folder ``<basedir>/<expname>/`` with the ``config.txt`` that train.py
-writes. From it this module reads, each from the file that owns it:
-
-  config.txt         hyper-parameters (parsed with train.py's own parser)
-  train_state.json   steps, training wall time (``train_seconds``), parameter count
-  events.out.*       TensorBoard scalars; "final val PSNR" is the last ``val/psnr``
-  eval_*/metrics.json  test PSNR / SSIM / LPIPS of the newest *test-split* evaluation
+A *run* is a folder laid out as ``runs/layout.py`` says. From it this module reads
+the resolved config (hyper-parameters, parsed with train.py's own parser), the train
+state (steps, training wall time, parameter count), the TensorBoard scalars ("final
+val PSNR" is the last ``val/psnr``) and the metrics of the newest *test-split*
+evaluation (test PSNR / SSIM / LPIPS).
 
 Runs that differ only by ``--seed`` (and by names, paths, logging cadence, device and
 chunk sizes; not by N_iters) form one group; groups report mean ± sample std (ddof=1) over the runs that have the
@@ -15,7 +13,6 @@ number, and ``n``.
 import csv
 import glob
 import io
-import json
 import math
 import os
 import re
@@ -24,15 +21,16 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from runs import layout
+from runs.summary import run_settings
 from utils.config import build_parser, parse_args
 from utils.errors import UserError
+from utils.io import read_json
 
 # Keys that never change what a run learns: ignored when grouping seeds and when
 # naming sweep runs (sweep.py), so longer training or other log cadences reuse a run.
 NON_SETTING = {"config", "expname", "basedir", "seed", "device", "chunk", "netchunk", "N_iters",
                "no_reload", "i_print", "i_img", "i_weights", "i_testset", "i_video"}
-EVAL_DIR = re.compile(r"eval_(\d+)$")
-CKPT = re.compile(r"ckpt_(\d+)\.pt$")
 
 
 @dataclass
@@ -57,21 +55,10 @@ def load_config(run_dir: str):
     """The run's config.txt parsed by train.py's parser; a non-run is a one-line error."""
     if not os.path.isdir(run_dir):
         raise UserError(f"'{run_dir}' is not a directory (expected a run folder <basedir>/<expname>)")
-    path = os.path.join(run_dir, "config.txt")
+    path = layout.config_path(run_dir)
     if not os.path.isfile(path):
         raise UserError(f"'{run_dir}' is not a run directory (no config.txt written by train.py)")
     return parse_args(build_parser(), ["--config", path])
-
-
-def read_json(path: str) -> Optional[Dict]:
-    """A JSON file's object, or None when absent; a corrupt file is a one-line error."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: cannot read JSON ({err})") from None
 
 
 def read_scalars(run_dir: str) -> Dict[str, List[Tuple[int, float]]]:
@@ -91,22 +78,10 @@ def read_scalars(run_dir: str) -> Dict[str, List[Tuple[int, float]]]:
     return out
 
 
-def eval_dirs(run_dir: str, split: str = "test") -> List[Tuple[int, str]]:
-    """[(step, eval dir)] of the run's evaluations on ``split`` with a metrics.json, by step."""
-    found = []
-    for path in glob.glob(os.path.join(run_dir, "eval_*")):
-        match = EVAL_DIR.search(path)
-        metrics = os.path.join(path, "metrics.json")
-        if match and os.path.isfile(metrics):
-            if (read_json(metrics) or {}).get("split", "test") == split:
-                found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
 def final_step(run_dir: str, state: Optional[Dict]) -> Optional[int]:
     """The step training reached: the larger of train_state.json's step and the newest
     checkpoint's (a run still training has checkpoints past its last train_state.json)."""
-    steps = [int(m.group(1)) for p in glob.glob(os.path.join(run_dir, "ckpt_*.pt")) if (m := CKPT.search(p))]
+    steps = [step for step, _ in layout.checkpoints(run_dir)]
     if state and "step" in state:
         steps.append(int(state["step"]))
     return max(steps) if steps else None
@@ -116,12 +91,12 @@ def load_run(run_dir: str) -> RunRecord:
     """Read one run (config, state, scalars and its newest test evaluation)."""
     args = load_config(run_dir)
     rec = RunRecord(path=run_dir, name=os.path.basename(os.path.normpath(run_dir)), args=args,
-                    state=read_json(os.path.join(run_dir, "train_state.json")) or {},
+                    state=layout.read_train_state(run_dir),
                     scalars=read_scalars(run_dir))
-    evals = eval_dirs(run_dir)
+    evals = layout.eval_dirs(run_dir)
     if evals:
         step, rec.eval_dir = evals[-1]
-        rec.metrics = read_json(os.path.join(rec.eval_dir, "metrics.json"))
+        rec.metrics = read_json(layout.metrics_path(rec.eval_dir))
         trained = final_step(run_dir, rec.state)
         if trained is not None and step < trained:
             rec.eval_note = f"stale: eval at step {step}, trained to {trained}"
@@ -131,36 +106,18 @@ def load_run(run_dir: str) -> RunRecord:
 
 
 # ---------------------------------------------------------------- per-run values
-def is_periodic(activation: str) -> bool:
-    from models.activations import ACTIVATIONS
-    spec = ACTIVATIONS.get(activation)
-    return bool(spec and spec.periodic)
-
-
-def activation_params(args, activations) -> str:
-    """``key=value`` of the activation-specific settings the activations read (e.g.
-    gauss_scale, wire_omega0, wire_s0, first_bias_scale); "" when they read none."""
-    from models.activations import ACTIVATIONS
-    keys = []
-    for name in activations:
-        spec = ACTIVATIONS.get(name)
-        keys += list(getattr(spec, "params", ())) + list(getattr(spec, "init_params", ()))
-    return ", ".join(f"{k}={getattr(args, k):g}" for k in dict.fromkeys(keys) if hasattr(args, k))
-
-
 def hyper_params(args) -> Dict[str, object]:
-    """The hyper-parameters the table shows (strings where they are labels)."""
-    acts = list(dict.fromkeys([args.activation, args.dir_activation or args.activation]))
-    periodic = any(is_periodic(a) for a in acts)
+    """The hyper-parameters the table shows, from ``runs.summary.run_settings``."""
+    settings = run_settings(args)
     net = f"{args.netdepth}x{args.netwidth}"
     if args.N_importance > 0:
         net += f" + {args.netdepth_fine}x{args.netwidth_fine}"
-    return {"activation": args.activation, "dir_activation": args.dir_activation or args.activation,
-            "first_omega0": args.first_omega0 if periodic else None,
-            "omega0": args.omega0 if periodic else None,
-            "siren_init": args.siren_init if periodic else None,
-            "act_params": activation_params(args, acts),
-            "encoding": "none" if args.i_embed == -1 else f"PE {args.multires}/{args.multires_views}",
+    encoding = settings["encoding"]
+    return {"activation": settings["activation"], "dir_activation": settings["dir_activation"],
+            "first_omega0": settings["first_omega0"], "omega0": settings["omega0"],
+            "siren_init": settings["siren_init"],
+            "act_params": ", ".join(f"{k}={v:g}" for k, v in settings["act_params"].items()),
+            "encoding": "none" if encoding == "none" else "PE " + encoding[2:],
             "lrate": args.lrate, "net": net, "samples": f"{args.N_samples}+{args.N_importance}"}
 
 
@@ -188,8 +145,7 @@ def last_logged_step(scalars: Dict[str, List[Tuple[int, float]]]) -> Optional[in
 
 def checkpoint_params(run_dir: str) -> Optional[int]:
     """Parameter count from the newest checkpoint (only when train_state.json is absent)."""
-    from utils.checkpoint import latest_checkpoint
-    path = latest_checkpoint(run_dir)
+    path = layout.latest_checkpoint(run_dir)
     if path is None:
         return None
     import torch

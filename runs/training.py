@@ -1,0 +1,195 @@
+"""The training state and the step: what train.py, eval.py and bench/ build runs from.
+
+``Trainer`` holds everything a checkpoint holds (networks, optimizer, LR schedule, step,
+generator states, occupancy grid) and builds it from a config in one place, as
+multinerf's ``train_utils.setup_model`` does. ``load_trained`` restores the networks
+and grid of a checkpoint for rendering (eval.py, export scripts). ``timed_step`` is the
+one training step every loop calls (train.py, bench/quality_at_budget.py,
+bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and synced.
+"""
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from datasets.batching import CameraViews, RayBatcher
+from models import build_fields
+from rendering.occupancy import build_grid, field_density
+from rendering.renderer import RenderOptions, render_rays
+from runs import layout
+from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.runtime import amp_dtype, autocast, sync
+
+
+def lr_factor(lrate_decay: int):
+    """lr(step) = lrate * 0.1 ** (step / (lrate_decay * 1000)), the paper's schedule."""
+    decay_steps = max(1, lrate_decay * 1000)
+    return lambda step: 0.1 ** (step / decay_steps)
+
+
+def build_model(args, device):
+    """(coarse, fine, optimizer, scheduler) from the config; weights drawn from ``--seed``."""
+    init_generator = torch.Generator().manual_seed(args.seed)
+    coarse, fine = build_fields(args, init_generator, device)
+    params = list(coarse.parameters()) + (list(fine.parameters()) if fine is not None else [])
+    optimizer = torch.optim.Adam(params, lr=args.lrate, betas=(0.9, 0.999))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(args.lrate_decay))
+    return coarse, fine, optimizer, scheduler
+
+
+def rng_states(generator: torch.Generator) -> dict:
+    states = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng(states: dict, generator: torch.Generator) -> None:
+    generator.set_state(states["generator"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def restore_networks(ckpt: Dict, coarse, fine, grid) -> None:
+    """Load a checkpoint's networks and occupancy grid (a grid it lacks is left as built)."""
+    coarse.load_state_dict(ckpt["models"]["coarse"])
+    if fine is not None:
+        fine.load_state_dict(ckpt["models"]["fine"])
+    if grid is not None and ckpt.get("occupancy") is not None:
+        grid.load_state_dict(ckpt["occupancy"])
+
+
+class Trainer:
+    """The state that a checkpoint holds, with save and restore."""
+
+    def __init__(self, args, device, bbox=None):
+        self.args, self.device = args, device
+        self.coarse, self.fine, self.optimizer, self.scheduler = build_model(args, device)
+        self.grid = build_grid(args, bbox, device)  # None unless --occ_grid (bbox: scene.bbox)
+        self.generator = torch.Generator(device=device).manual_seed(args.seed)
+        self.amp = amp_dtype(device, args.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.step, self.train_seconds = 0, 0.0
+
+    def state(self) -> dict:
+        """The checkpoint: keys ``layout.CHECKPOINT_KEYS``."""
+        return {"step": self.step, "train_seconds": self.train_seconds,
+                "models": {"coarse": self.coarse.state_dict(),
+                           "fine": self.fine.state_dict() if self.fine is not None else None},
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "rng": rng_states(self.generator),
+                "occupancy": self.grid.state_dict() if self.grid is not None else None,
+                "config": {k: v for k, v in vars(self.args).items() if v is not None}}
+
+    def load(self, path: str) -> None:
+        """Resume exactly from a checkpoint (a grid it lacks starts all occupied)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        restore_networks(ckpt, self.coarse, self.fine, self.grid)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        restore_rng(ckpt["rng"], self.generator)
+        self.step, self.train_seconds = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
+
+    def render_options(self, train: bool) -> RenderOptions:
+        return RenderOptions.from_args(self.args, train, self.grid)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for m in (self.coarse, self.fine) if m is not None for p in m.parameters())
+
+    def save(self, run_dir: str) -> str:
+        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read)."""
+        path = layout.checkpoint_path(run_dir, self.step)
+        save_checkpoint(path, self.state())
+        layout.write_train_state(run_dir, self.step, self.args.N_iters, self.train_seconds, self.n_params, path)
+        return path
+
+
+@dataclass
+class TrainedFields:
+    """A checkpoint's networks and grid, ready to render (eval mode)."""
+    coarse: torch.nn.Module
+    fine: Optional[torch.nn.Module]
+    grid: Optional[object]
+    step: int
+
+    def render_options(self, args) -> RenderOptions:
+        return RenderOptions.from_args(args, train=False, occupancy=self.grid)
+
+
+def load_trained(args, ckpt_path: str, device, bbox=None) -> TrainedFields:
+    """The networks and occupancy grid of ``ckpt_path`` (read once). A grid-trained
+    checkpoint without a grid gets one built from its coarse network's density."""
+    coarse, fine = build_fields(args, torch.Generator().manual_seed(args.seed), device)
+    grid = build_grid(args, bbox, device)
+    ckpt = load_checkpoint(ckpt_path, map_location=device)
+    restore_networks(ckpt, coarse, fine, grid)
+    if grid is not None and ckpt.get("occupancy") is None:
+        print("note: the checkpoint holds no occupancy grid; building one from the coarse network")
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        grid.build_from_trained(field_density(coarse, args.sigma_activation), generator)
+    return TrainedFields(coarse.eval(), fine.eval() if fine is not None else None, grid, int(ckpt["step"]))
+
+
+# ---------------------------------------------------------------- the step
+def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_frac: float):
+    """One gradient step; returns (loss, fine mse, coarse mse) as tensors (no host sync)."""
+    rays, target = batcher.sample(trainer.args.N_rand, crop_frac)
+    with autocast(trainer.device, trainer.amp):
+        out = render_rays(rays, trainer.coarse, trainer.fine, opts, trainer.generator)
+    mse_fine = torch.mean((out["rgb"] - target) ** 2)
+    mse_coarse = torch.mean((out["rgb_coarse"] - target) ** 2)
+    loss = mse_fine + mse_coarse if trainer.fine is not None else mse_fine
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.scaler.scale(loss).backward()
+    trainer.scaler.step(trainer.optimizer)
+    trainer.scaler.update()
+    trainer.scheduler.step()
+    trainer.step += 1
+    return loss.detach(), mse_fine.detach(), mse_coarse.detach()
+
+
+def update_grid(trainer: Trainer) -> int:
+    """Every --occ_update_every steps, refresh the occupancy grid from the coarse network's
+    density (fp32: outside autocast; no grad). Returns the points evaluated (0: not due)."""
+    if trainer.grid is None or trainer.step % trainer.args.occ_update_every != 0:
+        return 0
+    return trainer.grid.update(field_density(trainer.coarse, trainer.args.sigma_activation), trainer.generator)
+
+
+def crop_fraction(args, step: int) -> float:
+    """NeRF's precrop schedule: central crops for the first --precrop_iters steps."""
+    return args.precrop_frac if step < args.precrop_iters else 1.0
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor        # coarse + fine MSE (tensor: reading it is a host sync)
+    mse_fine: torch.Tensor
+    mse_coarse: torch.Tensor
+    seconds: float            # wall time of the step and grid upkeep (device synchronised)
+    grid_points: int          # points the grid update evaluated (0: no update this step)
+
+
+def timed_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions) -> StepResult:
+    """One step of every training loop: precrop schedule, gradient step, grid upkeep.
+    Its wall time (device synchronised) is added to ``trainer.train_seconds``."""
+    sync(trainer.device)
+    start = time.perf_counter()
+    loss, mse_fine, mse_coarse = train_step(trainer, batcher, opts, crop_fraction(trainer.args, trainer.step))
+    grid_points = update_grid(trainer)
+    sync(trainer.device)
+    seconds = time.perf_counter() - start
+    trainer.train_seconds += seconds
+    return StepResult(loss, mse_fine, mse_coarse, seconds, grid_points)
+
+
+def setup_training(args, scene, device) -> Tuple[Trainer, CameraViews, RayBatcher]:
+    """Trainer, the scene's views on ``device`` and the batcher of its train split."""
+    views = CameraViews(scene, args.white_bkgd, device)
+    trainer = Trainer(args, device, scene.bbox)
+    batcher = RayBatcher(views, scene.splits["train"], trainer.generator, one_image=args.no_batching)
+    return trainer, views, batcher
