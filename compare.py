@@ -34,10 +34,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from runs.layout import checkpoint_step, config_path, eval_dirs, latest_checkpoint
+from runs.report import (RunRecord, build_markdown, group_runs, group_row, load_config, load_run, run_row,
+                         write_csv)
 from utils.errors import UserError, run_cli
-from utils.io import write_image
-from runs.report import (RunRecord, build_markdown, eval_dirs, group_runs, group_row, load_config, load_run,
-                          run_row, write_csv)
+from utils.io import to_uint8, write_image
 from utils.visual import write_gif
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -48,9 +49,8 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 
 # ---------------------------------------------------------------- evaluation of missing runs
 def latest_ckpt_step(run_dir: str) -> Optional[int]:
-    from utils.checkpoint import PATTERN, latest_checkpoint
     path = latest_checkpoint(run_dir)
-    return int(PATTERN.search(path).group(1)) if path else None
+    return checkpoint_step(path) if path else None
 
 
 def needs_eval(run_dir: str) -> bool:
@@ -244,7 +244,7 @@ def load_split_images(rec: RunRecord, testskip: int):
     """(all scene images composited like training, number of views in the evaluated split)."""
     from datasets import load_scene
     from utils.config import build_parser, parse_args
-    args = parse_args(build_parser(), ["--config", os.path.join(rec.path, "config.txt"), "--testskip", str(testskip)])
+    args = parse_args(build_parser(), ["--config", config_path(rec.path), "--testskip", str(testskip)])
     scene = load_scene(args)
     return scene.rgb(args.white_bkgd), len(scene.splits[rec.metrics.get("split", "test")])
 
@@ -295,7 +295,7 @@ def panel_column(img: Optional[np.ndarray], shape, box, scale: int, title: str, 
         body = np.full((H * scale + width, width, 3), 200, np.uint8)
         put_text(body, "unavailable", (4, H * scale // 2), 0.45, max_width=width - 8)
         return np.concatenate([head, body])
-    img8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    img8 = to_uint8(img)
     big = np.ascontiguousarray(cv2.resize(img8, (width, H * scale), interpolation=cv2.INTER_NEAREST))
     zoom = np.ascontiguousarray(cv2.resize(img8[y:y + s, x:x + s], (width, width), interpolation=cv2.INTER_NEAREST))
     for panel in (big, zoom):  # a thin frame: white backgrounds stay visible

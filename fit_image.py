@@ -49,6 +49,9 @@ from torch import nn
 from models.activations import ActivationConfig, ActLinear, default_linear_init
 from models.encoding import PositionalEncoding
 from utils.errors import UserError, run_cli
+from utils.io import image_to_float, read_image, to_uint8
+from utils.metrics import mse_to_psnr
+from utils.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -115,23 +118,11 @@ def load_image(path: Optional[str], size: int) -> np.ndarray:
     size x size (INTER_AREA), 0 keeps the (cropped) resolution."""
     if path is None:
         from skimage import data
-        img = data.camera()
+        img = image_to_float(data.camera(), keep_gray=True)
     else:
         if not os.path.isfile(path):
             raise UserError(f"--image '{path}' not found")
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise UserError(f"--image '{path}' is not an image OpenCV can read")
-        if img.ndim == 3:
-            img = img[..., :3][..., ::-1] if img.shape[2] >= 3 else img[..., :1]  # BGR(A) -> RGB
-    if img.dtype == np.uint8:
-        img = img.astype(np.float32) / 255.0
-    elif img.dtype == np.uint16:
-        img = img.astype(np.float32) / 65535.0
-    else:
-        img = np.clip(img.astype(np.float32), 0.0, 1.0)
-    if img.ndim == 2:
-        img = img[..., None]
+        img = read_image(path, keep_gray=True)[..., :3]  # alpha dropped
     h, w = img.shape[:2]
     s = min(h, w)
     img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
@@ -146,11 +137,6 @@ def pixel_coords(n: int) -> torch.Tensor:
     t = torch.linspace(-1.0, 1.0, n)
     yy, xx = torch.meshgrid(t, t, indexing="ij")
     return torch.stack([xx, yy], dim=-1).reshape(-1, 2)
-
-
-def psnr(pred01: torch.Tensor, target01: torch.Tensor) -> float:
-    mse = (pred01.clamp(0, 1) - target01).square().mean().item()
-    return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
 # ------------------------------------------------------------------ training
@@ -170,7 +156,8 @@ def fit(model: CoordinateMLP, image: np.ndarray, steps: int, lr: float, log_step
         pred = model(coords)
         if step in wanted:
             with torch.no_grad():
-                history[step] = psnr((pred.detach() + 1) / 2, target01)
+                pred01 = ((pred.detach() + 1) / 2).clamp(0, 1)
+                history[step] = mse_to_psnr((pred01 - target01).square().mean().item())
         if step == steps:
             break
         loss = (pred - target).square().mean()
@@ -219,24 +206,20 @@ def _scale(a: np.ndarray) -> float:
     return s if s > 0 and np.isfinite(s) else 1.0
 
 
-def _gray_to_bgr(a01: np.ndarray) -> np.ndarray:
-    u8 = (np.clip(a01, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR)
-
-
 def _panels(image01: np.ndarray, grad: np.ndarray, lap: np.ndarray) -> List[np.ndarray]:
-    img = image01[..., 0] if image01.shape[2] == 1 else None
-    recon = _gray_to_bgr(img) if img is not None else \
-        (np.clip(image01[..., ::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
-    g8 = (np.clip(grad / _scale(grad), 0, 1) * 255 + 0.5).astype(np.uint8)
+    """uint8 BGR panels; each is rounded in its own float precision (float64 for the ground
+    truth's finite differences and the Laplacian colours)."""
+    recon = cv2.cvtColor(to_uint8(image01[..., 0], image01.dtype), cv2.COLOR_GRAY2BGR) \
+        if image01.shape[2] == 1 else to_uint8(image01[..., ::-1], image01.dtype)
+    g = grad / _scale(grad)
+    g8 = to_uint8(g, g.dtype)
     grad_bgr = cv2.applyColorMap(g8, cv2.COLORMAP_VIRIDIS)
     t = np.clip(lap / _scale(lap), -1, 1)  # diverging: blue < 0 < red, white at 0
     lap_bgr = np.empty(t.shape + (3,), np.float64)
     lap_bgr[..., 0] = 1 - np.clip(t, 0, 1)   # B
     lap_bgr[..., 1] = 1 - np.abs(t)          # G
     lap_bgr[..., 2] = 1 - np.clip(-t, 0, 1)  # R
-    lap_bgr = (lap_bgr * 255 + 0.5).astype(np.uint8)
-    return [recon, grad_bgr, lap_bgr]
+    return [recon, grad_bgr, to_uint8(lap_bgr, lap_bgr.dtype)]
 
 
 def make_figure(columns: List[tuple], path: str, panel: int = 256) -> None:
@@ -275,9 +258,7 @@ def write_tables(results: Dict[str, Dict], log_steps: Sequence[int], out: str) -
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(row) + " |" for row in rows]
-    text = "\n".join(md) + "\n"
+    text = markdown_table(header, rows) + "\n"
     with open(os.path.join(out, "psnr.md"), "w") as f:
         f.write("PSNR (dB) after N full-batch steps\n\n" + text)
     return text

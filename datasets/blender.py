@@ -2,32 +2,15 @@
 import json
 import os
 
-import cv2
 import numpy as np
 
 from datasets.scene import Scene, orbit_poses
+from rendering.rays import intrinsics_matrix
 from utils.errors import UserError
+from utils.io import read_image
 
 SPLITS = ("train", "val", "test")
 BLENDER_BBOX = np.array([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]], dtype=np.float32)
-
-
-def read_image(path: str, factor: int = 1) -> np.ndarray:
-    """(H, W, C) float32 in [0, 1], RGB(A) channel order, resized by 1/factor (INTER_AREA)."""
-    if not os.path.isfile(path):
-        raise UserError(f"missing image '{path}'")
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"cannot decode image '{path}'")
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, -1)
-    img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[-1] == 4 else cv2.COLOR_BGR2RGB)
-    scale = np.float32(np.iinfo(img.dtype).max) if img.dtype.kind == "u" else np.float32(1)
-    img = img.astype(np.float32) / scale
-    if factor > 1:
-        H, W = img.shape[:2]
-        img = cv2.resize(img, (W // factor, H // factor), interpolation=cv2.INTER_AREA)
-    return img
 
 
 def _read_json(path: str) -> dict:
@@ -75,7 +58,6 @@ def load_blender(args) -> Scene:
         raise UserError(f"{datadir}: images have different sizes {sorted(shapes)}")
     H, W = images[0].shape[:2]
     focal = 0.5 * W / np.tan(0.5 * angle)
-    K = np.array([[focal, 0, W / 2], [0, focal, H / 2], [0, 0, 1]], dtype=np.float32)
     return Scene(name=os.path.basename(os.path.normpath(datadir)), images=np.stack(images),
-                 poses=np.stack(poses), K=K, near=2.0, far=6.0, splits=splits,
+                 poses=np.stack(poses), K=intrinsics_matrix(focal, W, H), near=2.0, far=6.0, splits=splits,
                  render_poses=orbit_poses(args.n_frames), bbox=BLENDER_BBOX.copy())

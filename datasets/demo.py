@@ -9,6 +9,7 @@ Cameras: train/val/test on the upper hemisphere at radius 4 (near 2, far 6, as B
 import numpy as np
 
 from datasets.scene import Scene, look_at, orbit_poses
+from rendering.rays import intrinsics_matrix
 
 SPHERE_CENTER, SPHERE_RADIUS = np.array([0.35, -0.25, -0.05]), 0.45
 BOX_CENTER, BOX_HALF = np.array([-0.45, 0.4, -0.2]), np.array([0.3, 0.3, 0.3])
@@ -119,7 +120,7 @@ def load_demo(args) -> Scene:
         splits[split] = np.arange(len(poses), len(poses) + len(cams))
         poses.extend(cams)
     images = np.stack([render_view(c2w, H, W, focal) for c2w in poses])
-    K = np.array([[focal, 0, W / 2], [0, focal, H / 2], [0, 0, 1]], dtype=np.float32)
-    return Scene(name="demo", images=images, poses=np.stack(poses).astype(np.float32), K=K,
+    return Scene(name="demo", images=images, poses=np.stack(poses).astype(np.float32),
+                 K=intrinsics_matrix(focal, W, H),
                  near=2.0, far=6.0, splits=splits, render_poses=orbit_poses(args.n_frames),
                  bbox=BBOX.copy())

@@ -1,6 +1,7 @@
 """LLFF forward-facing scenes: ``poses_bounds.npy`` + ``images[_N]/``.
 
-Follows the original NeRF loader (bmild/nerf, ``load_llff.py``); see CONVENTIONS.md, "LLFF".
+Follows the original NeRF loader (bmild/nerf, ``load_llff.py``); see ``../shared/CONVENTIONS.md``
+(the project's shared notes), "LLFF".
 
 ``poses_bounds.npy`` is an (N, 17) array. Row k holds
   - ``row[:15].reshape(3, 5)``: a 3x4 camera-to-world pose whose rotation columns are ordered
@@ -28,9 +29,10 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from datasets.blender import read_image
-from datasets.scene import Scene
+from datasets.scene import Scene, normalize, pose_from_axes, pose_from_back_up
+from rendering.rays import intrinsics_matrix
 from utils.errors import UserError
+from utils.io import read_image
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 BD_FACTOR = 0.75
@@ -137,15 +139,9 @@ def load_images(folder: str, n_poses: int, npy_path: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- poses
 
-def normalize(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
 def to_homogeneous(poses: np.ndarray) -> np.ndarray:
-    """(N, 3, 4) -> (N, 4, 4) with last row [0, 0, 0, 1]."""
-    out = np.tile(np.eye(4), (poses.shape[0], 1, 1))
-    out[:, :3, :4] = poses
-    return out
+    """(N, 3, 4) -> (N, 4, 4) float64 with last row [0, 0, 0, 1]."""
+    return pose_from_axes(*np.moveaxis(poses, -1, 0))
 
 
 def llff_to_opengl(poses: np.ndarray) -> np.ndarray:
@@ -162,20 +158,10 @@ def rescale(poses: np.ndarray, bounds: np.ndarray, bd_factor: float = BD_FACTOR)
     return poses, bounds * s
 
 
-def view_matrix(z: np.ndarray, up: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """(4, 4) c2w with back axis z, y axis = ``up`` orthogonalised against z, x = y cross z."""
-    z = normalize(z)
-    x = normalize(np.cross(up, z))
-    y = np.cross(z, x)
-    m = np.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, y, z, pos
-    return m
-
-
 def average_pose(poses: np.ndarray) -> np.ndarray:
     """(4, 4): centre = mean camera centre, z = normalised mean z axis, up = mean y axis
-    (orthogonalised by ``view_matrix``)."""
-    return view_matrix(poses[:, :3, 2].mean(0), poses[:, :3, 1].mean(0), poses[:, :3, 3].mean(0))
+    (orthogonalised by ``pose_from_back_up``)."""
+    return pose_from_back_up(poses[:, :3, 2].mean(0), poses[:, :3, 1].mean(0), poses[:, :3, 3].mean(0))
 
 
 def recenter(poses: np.ndarray) -> np.ndarray:
@@ -202,7 +188,7 @@ def spiral_path(poses: np.ndarray, bounds: np.ndarray, n_views: int,
     for theta in np.linspace(0.0, 2.0 * np.pi * rots, n_views + 1)[:-1]:
         offset = np.array([np.cos(theta), -np.sin(theta), -np.sin(theta * zrate)]) * radii
         centre = c2w @ np.append(offset, 1.0)
-        path.append(view_matrix(centre[:3] - target[:3], up, centre[:3]))
+        path.append(pose_from_back_up(centre[:3] - target[:3], up, centre[:3]))
     return np.stack(path)
 
 
@@ -225,9 +211,7 @@ def spherify_poses(poses: np.ndarray, bounds: np.ndarray, n_views: int):
     z = normalize((poses[:, :3, 3] - centre).mean(0))
     x = normalize(np.cross([0.1, 0.2, 0.3], z))
     y = normalize(np.cross(z, x))
-    frame = np.eye(4)
-    frame[:3, 0], frame[:3, 1], frame[:3, 2], frame[:3, 3] = x, y, z, centre
-    poses = np.linalg.inv(frame) @ poses
+    poses = np.linalg.inv(pose_from_axes(x, y, z, centre)) @ poses
     scale = 1.0 / np.sqrt(np.mean(np.sum(poses[:, :3, 3] ** 2, -1)))
     poses[:, :3, 3] *= scale
     bounds = bounds * scale
@@ -238,9 +222,7 @@ def spherify_poses(poses: np.ndarray, bounds: np.ndarray, n_views: int):
         eye = np.array([radius * np.cos(theta), radius * np.sin(theta), height])
         back = normalize(eye)
         right = normalize(np.cross(back, [0.0, 0.0, -1.0]))
-        m = np.eye(4)
-        m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, normalize(np.cross(back, right)), back, eye
-        path.append(m)
+        path.append(pose_from_axes(right, normalize(np.cross(back, right)), back, eye))
     return poses, np.stack(path), bounds
 
 
@@ -276,9 +258,8 @@ def load_llff(args) -> Scene:
         render_poses = spiral_path(poses, bounds, n_views)
     ndc = not args.no_ndc and not args.spherify
     near, far = (0.0, 1.0) if ndc else (float(bounds.min() * 0.9), float(bounds.max()))
-    K = np.array([[focal, 0, W / 2], [0, focal, H / 2], [0, 0, 1]], dtype=np.float32)
     return Scene(name=os.path.basename(os.path.normpath(datadir)), images=images,
-                 poses=poses.astype(np.float32), K=K, near=near, far=far,
+                 poses=poses.astype(np.float32), K=intrinsics_matrix(focal, W, H), near=near, far=far,
                  splits=split_indices(len(images), args.llffhold),
                  render_poses=render_poses.astype(np.float32), ndc=ndc, bbox=None,
                  extras={"bounds": bounds.astype(np.float32), "full_hwf": hwf[0].astype(np.float32)})

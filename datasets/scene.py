@@ -47,17 +47,33 @@ class Scene:
         return rgb * alpha + (1.0 - alpha) if white_bkgd else rgb * alpha
 
 
+def normalize(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def pose_from_axes(right, up, back, centre) -> np.ndarray:
+    """(..., 4, 4) float64 camera-to-world with columns [right, up, back, centre] (each (..., 3),
+    broadcast) and last row [0, 0, 0, 1]. OpenGL axes: the camera looks down -back."""
+    cols = np.broadcast_arrays(*(np.asarray(v) for v in (right, up, back, centre)))
+    c2w = np.zeros(cols[0].shape[:-1] + (4, 4))
+    c2w[..., 3, 3] = 1.0
+    for k, col in enumerate(cols):
+        c2w[..., :3, k] = col
+    return c2w
+
+
+def pose_from_back_up(back: np.ndarray, up: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(4, 4) c2w at ``centre`` with back axis ``back`` normalised, right = normalise(up x back)
+    and camera up = back x right (``up`` orthogonalised against ``back``)."""
+    back = normalize(back)
+    right = normalize(np.cross(up, back))
+    return pose_from_axes(right, np.cross(back, right), back, centre)
+
+
 def look_at(eye: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """4x4 camera-to-world for a camera at ``eye`` looking at ``target`` (OpenGL axes)."""
     eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
-    back = eye - target
-    back /= np.linalg.norm(back)
-    right = np.cross(up, back)
-    right /= np.linalg.norm(right)
-    cam_up = np.cross(back, right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, cam_up, back, eye
-    return c2w
+    return pose_from_back_up(eye - target, up, eye)
 
 
 def spherical_pose(azimuth_deg: float, elevation_deg: float, radius: float) -> np.ndarray:

@@ -5,14 +5,13 @@ import math
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 import fit_image
 from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer
-from models.nerf import NeRF, activation_configs, build_field
+from models.nerf import FieldOptions, NeRF, build_field
 from utils.config import build_parser, parse_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -152,10 +151,11 @@ def test_wire_nerf_outputs_are_real_and_all_parameters_learn(act, dir_act, viewd
 def test_nerf_forward_backward_with_each_new_activation(flag, name):
     args = parse_args(build_parser(), [flag, name, "--use_viewdirs", "--netdepth", "3", "--netwidth", "32",
                                        "--skips", "1", "--gauss_scale", "5", "--wire_s0", "4"])
-    act, dir_act = activation_configs(args)
+    opts = FieldOptions.from_args(args)
+    act, dir_act = opts.act, opts.dir_act
     assert (act if flag == "--activation" else dir_act).name == name
     assert act.gauss_scale == 5 and act.wire_s0 == 4 and dir_act.wire_s0 == 4
-    field = build_field(args, 3, 32, torch.Generator().manual_seed(0))
+    field = build_field(opts, 3, 32, torch.Generator().manual_seed(0))
     pts, dirs = torch.rand(4, 5, 3) * 2 - 1, torch.nn.functional.normalize(torch.randn(4, 1, 3), dim=-1)
     rgb, sigma = field(pts, dirs)
     assert rgb.shape == (4, 5, 3) and sigma.shape == (4, 5)
@@ -165,16 +165,19 @@ def test_nerf_forward_backward_with_each_new_activation(flag, name):
     assert first.grad is not None and first.grad.abs().sum() > 0
 
 
-def test_old_namespaces_without_the_new_options_still_build():
-    ns = SimpleNamespace(activation="finer", dir_activation=None, first_omega0=30.0, omega0=30.0, siren_init=True)
-    act, dir_act = activation_configs(ns)
-    assert act == ActivationConfig("finer") and dir_act == act
+def test_old_configs_without_the_new_options_still_build(tmp_path):
+    """A run's config.txt written before the activation parameters existed parses with their
+    defaults (FieldOptions.from_args itself needs every option on the namespace)."""
+    old = tmp_path / "config.txt"
+    old.write_text("activation = finer\nfirst_omega0 = 30.0\nomega0 = 30.0\nsiren_init = True\n")
+    opts = FieldOptions.from_args(parse_args(build_parser(), ["--config", str(old)]))
+    assert opts.act == ActivationConfig("finer") and opts.dir_act == opts.act
 
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "blender", "lego_*.txt"))))
 def test_recipe_configs_parse(path):
     args = parse_args(build_parser(), ["--config", path])
-    activation_configs(args)
+    FieldOptions.from_args(args)
 
 
 def test_recipe_settings():

@@ -1,4 +1,5 @@
-"""LLFF loader: checked against values computed by hand from the raw files (CONVENTIONS.md)."""
+"""LLFF loader: checked against values computed by hand from the raw files
+(``../shared/CONVENTIONS.md``, the project's shared notes)."""
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,7 @@ def unit(v):
 
 
 def reference_average_pose(poses):
-    """CONVENTIONS recipe: centre = mean centre, z = normalised mean z, up = mean y orthogonalised."""
+    """../shared/CONVENTIONS.md recipe: centre = mean centre, z = normalised mean z, up = mean y orthogonalised."""
     z = unit(poses[:, :3, 2].mean(0))
     up = poses[:, :3, 1].mean(0)
     x = unit(np.cross(up, z))
