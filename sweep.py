@@ -24,7 +24,6 @@ Failed runs are listed at the end and the exit code is 1 (130 when interrupted).
 """
 import argparse
 import codecs
-import contextlib
 import hashlib
 import os
 import queue
@@ -41,7 +40,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 from runs import layout
 from runs.report import NON_SETTING, load_config
 from utils.config import build_parser, parse_args
-from utils.errors import UserError, run_cli
+from utils.errors import EXIT_INTERRUPTED, UserError, run_cli
+from utils.locking import try_lock
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SET_BY_SWEEP = {"activation", "seed", "expname", "basedir", "config"}
@@ -205,6 +205,7 @@ def train_job(job: Job, runner: Runner, gpu: Optional[str], res: Result) -> None
     say(f"[{job.name}] " + (f"resuming from step {step}" if status == "partial" else "training")
         + f" to {job.args.N_iters}" + (f" on GPU {gpu}" if gpu else "") + f" (log: {log})")
     rc = runner.run([sys.executable, os.path.join(ROOT, "train.py"), *job.train_argv], log, gpu)
+    rc = 0 if rc == EXIT_INTERRUPTED else rc  # checkpointed and stopped: reported as interrupted below
     done, _ = train_status(job)
     if rc != 0:
         res.train, res.message = "failed", f"train.py exit {rc}: {log_tail(log)}"
@@ -231,30 +232,13 @@ def eval_job(job: Job, runner: Runner, gpu: Optional[str], res: Result, eval_arg
         res.message = f"eval.py exit {rc}: {log_tail(log)}"
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: str):
-    """Yield False when another sweep holds ``<run>/sweep.lock`` (two sweeps on one basedir)."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks (Windows): no protection
-        yield True
-        return
-    with open(os.path.join(run_dir, "sweep.lock"), "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True  # released when the file is closed
-
-
 def process(job: Job, runner: Runner, gpu: Optional[str], no_eval: bool, eval_args: List[str]) -> Result:
     """Train (or resume / skip) and evaluate one run; never raises for a failed subprocess."""
     res = Result(job.name)
     os.makedirs(job.run_dir, exist_ok=True)
-    with run_lock(job.run_dir) as mine:
-        if not mine:
-            res.train, res.message = "failed", f"another sweep is working on {job.run_dir} (sweep.lock)"
+    with try_lock(layout.sweep_lock_path(job.run_dir)) as holder:
+        if holder is not None:
+            res.train, res.message = "failed", f"another sweep ({holder}) is working on {job.run_dir}"
         else:
             train_job(job, runner, gpu, res)
         if res.train in ("trained", "resumed", "skipped"):

@@ -4,8 +4,11 @@
 
 Writes the run folder ``<basedir>/<expname>/`` (layout: runs/layout.py): config.txt,
 TensorBoard events, checkpoints (resumed automatically unless --no_reload), val image
-strips, test-set renders and path videos. Ctrl-C saves a checkpoint and exits 0.
+strips, test-set renders and path videos. One trainer per run folder (an OS lock). Ctrl-C or SIGTERM saves a
+checkpoint and exits 75; a non-finite loss or weights stop the run with exit 3, keeping
+only finite checkpoints (exit codes: utils/errors.py).
 """
+import math
 import os
 import time
 
@@ -17,17 +20,33 @@ from datasets import load_scene
 from runs import layout
 from runs.evaluation import evaluate_views, render_path, validation_strip, write_metrics
 from runs.summary import hparams_dict
-from runs.training import Trainer, setup_training, timed_step
+from runs.guards import check_batch_bounds
+from runs.training import Trainer, resume_latest, setup_training, timed_step
 from utils.config import build_parser, parse_args, save_config
-from utils.errors import UserError, run_cli
+from utils.errors import EXIT_INTERRUPTED, Diverged, UserError, run_cli
+from utils.io import remove_stale_temp_files
+from utils.locking import hold_lock
 from utils.metrics import mse_to_psnr
 from utils.runtime import StopFlag, configure_backend, select_device
 
 
-def resume_path(args, run_dir: str):
+def restore(trainer: Trainer, args, run_dir: str) -> None:
+    """--ft_path, else the run's newest readable checkpoint (unless --no_reload)."""
     if args.ft_path:
-        return args.ft_path
-    return None if args.no_reload else layout.latest_checkpoint(run_dir)
+        trainer.load(args.ft_path)
+        path = args.ft_path
+    else:
+        path = None if args.no_reload else resume_latest(trainer, run_dir)
+    if path is not None:
+        print(f"resumed from {path} at step {trainer.step}")
+
+
+def check_loss(result, step: int) -> float:
+    """The loss as a float (a host sync: only at print steps); Diverged when non-finite."""
+    loss = result.loss.item()
+    if not math.isfinite(loss):
+        raise Diverged(f"non-finite loss ({loss}) at step {step}")
+    return loss
 
 
 def log_hparams(writer: SummaryWriter, args, n_params: int) -> None:
@@ -77,30 +96,10 @@ def periodic_renders(trainer: Trainer, views, scene, run_dir: str) -> None:
                     layout.video_stem(run_dir, step), args.render_factor, trainer.amp)
 
 
-def main(argv=None) -> int:
-    args = parse_args(build_parser(description=__doc__), argv)
-    device = select_device(args.device)
-    configure_backend(device)
-    scene = load_scene(args)
-    if len(scene.splits["train"]) == 0:
-        raise UserError(f"{args.datadir}: the train split is empty")
-    run_dir = os.path.join(args.basedir, args.expname)
-    os.makedirs(run_dir, exist_ok=True)
-    save_config(args, layout.config_path(run_dir))
-
-    trainer, views, batcher = setup_training(args, scene, device)
-    if (path := resume_path(args, run_dir)) is not None:
-        trainer.load(path)
-        print(f"resumed from {path} at step {trainer.step}")
+def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer: SummaryWriter, stop) -> None:
+    """Steps until --N_iters or a stop request, with logging, validation and checkpoints."""
+    args, opts = trainer.args, trainer.render_options(train=True)
     val_indices = scene.splits["val"] if len(scene.splits["val"]) else scene.splits["test"]
-    opts = trainer.render_options(train=True)
-    writer = SummaryWriter(run_dir)
-    if trainer.step == 0:
-        log_hparams(writer, args, trainer.n_params)
-    print(f"{scene.name}: {len(scene.splits['train'])} train views {scene.H}x{scene.W}, "
-          f"activation {args.activation}, {trainer.n_params} parameters, device {device}")
-
-    stop = StopFlag()
     bar = tqdm(total=args.N_iters, initial=trainer.step, dynamic_ncols=True, desc=args.expname)
     last_log, last_step = time.perf_counter(), trainer.step
     try:
@@ -109,25 +108,67 @@ def main(argv=None) -> int:
             bar.update(1)
             step = trainer.step
             if step % args.i_print == 0 or step == 1:
+                loss = check_loss(result, step)
                 now = time.perf_counter()
                 rays_per_sec = args.N_rand * (step - last_step) / max(now - last_log, 1e-9)
                 last_log, last_step = now, step
                 fine_psnr = log_train_scalars(writer, trainer, result, rays_per_sec)
-                bar.set_postfix(loss=f"{result.loss.item():.4f}", psnr=f"{fine_psnr:.2f}")
+                bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{fine_psnr:.2f}")
             if args.i_img > 0 and step % args.i_img == 0:
-                val_psnr = log_validation(trainer, views, writer, val_indices)
-                bar.set_postfix(loss=f"{result.loss.item():.4f}", val=f"{val_psnr:.2f}",
-                                psnr=f"{mse_to_psnr(result.mse_fine.item()):.2f}")
+                bar.set_postfix(val=f"{log_validation(trainer, views, writer, val_indices):.2f}")
             if args.i_weights > 0 and step % args.i_weights == 0:
                 trainer.save(run_dir)
             periodic_renders(trainer, views, scene, run_dir)
     finally:
-        stop.restore()
         bar.close()
-    path = trainer.save(run_dir)
-    writer.close()
-    print(("interrupted: " if stop.requested else "") + f"saved {path} at step {trainer.step}")
+
+
+def train_run(args, scene, device, run_dir: str) -> int:
+    """Train in ``run_dir`` (its lock held): resume, record the config, loop, checkpoint."""
+    for path in remove_stale_temp_files(run_dir):
+        print(f"removed {path}, left by an interrupted write")
+    trainer, views, batcher = setup_training(args, scene, device)
+    restore(trainer, args, run_dir)
+    save_config(args, layout.config_path(run_dir))  # only once the checkpoint has loaded
+    writer = SummaryWriter(run_dir)
+    if trainer.step == 0:
+        log_hparams(writer, args, trainer.n_params)
+    print(f"{scene.name}: {len(scene.splits['train'])} train views {scene.H}x{scene.W}, "
+          f"activation {args.activation}, {trainer.n_params} parameters, device {device}")
+    stop = StopFlag()
+    try:
+        train_loop(trainer, batcher, views, scene, run_dir, writer, stop)
+        path = trainer.save(run_dir)
+    except Diverged as err:
+        layout.mark_diverged(run_dir, trainer.step, args.N_iters, trainer.train_seconds, str(err))
+        last = layout.latest_checkpoint(run_dir)
+        raise Diverged(f"training diverged: {err}; last good checkpoint: {last or 'none'}") from None
+    finally:
+        stop.restore()
+        writer.close()
+    if stop.requested:
+        print(f"interrupted ({stop.signal_name}): saved {path} at step {trainer.step}; "
+              f"run the same command to resume (exit {EXIT_INTERRUPTED})")
+        return EXIT_INTERRUPTED
+    print(f"saved {path} at step {trainer.step}")
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(build_parser(description=__doc__), argv)
+    device = select_device(args.device)
+    configure_backend(device)
+    scene = load_scene(args)
+    if len(scene.splits["train"]) == 0:
+        raise UserError(f"{args.datadir}: the train split is empty")
+    check_batch_bounds(args, len(scene.splits["train"]) * scene.H * scene.W, device)
+    run_dir = os.path.join(args.basedir, args.expname)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the run folder '{run_dir}': {err.strerror}") from None
+    with hold_lock(layout.lock_path(run_dir), f"run folder '{run_dir}'"):
+        return train_run(args, scene, device, run_dir)
 
 
 if __name__ == "__main__":

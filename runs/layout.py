@@ -3,6 +3,7 @@
 A run is the folder ``<basedir>/<expname>/``:
 
     config.txt               resolved config (``key = value``; re-readable with --config)
+    .train.lock              held by the one train.py working on the run (its PID inside)
     events.out.tfevents.*    TensorBoard scalars, images, hparams
     ckpt_0001000.pt ...      checkpoints, keys CHECKPOINT_KEYS (atomic; weights_only-loadable)
     train_state.json         TRAIN_STATE_KEYS, rewritten with every checkpoint
@@ -31,7 +32,8 @@ _EVAL_RE = re.compile(r"eval_(?:(val|train)_)?(\d+)$")
 # What a checkpoint holds (runs.training.Trainer.state writes them, Trainer.load reads them).
 CHECKPOINT_KEYS = ("step", "train_seconds", "models", "optimizer", "scheduler", "scaler", "rng",
                    "occupancy", "config")
-# train_state.json: what sweeps and compare.py read without loading a checkpoint.
+# train_state.json: what sweeps and compare.py read without loading a checkpoint
+# (plus ``diverged_at`` and ``diverged`` when the run stopped on non-finite numbers).
 TRAIN_STATE_KEYS = ("step", "N_iters", "finished", "train_seconds", "n_params", "checkpoint")
 # metrics.json: the numbers every evaluation writes (runs.evaluation.evaluate_views + eval.py).
 METRICS_KEYS = ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "per_image",
@@ -40,6 +42,16 @@ METRICS_KEYS = ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds
 
 def config_path(run_dir: str) -> str:
     return os.path.join(run_dir, CONFIG_FILE)
+
+
+def lock_path(run_dir: str) -> str:
+    """The trainer's lock: one train.py per run folder (holds the trainer's PID)."""
+    return os.path.join(run_dir, ".train.lock")
+
+
+def sweep_lock_path(run_dir: str) -> str:
+    """sweep.py's lock: one sweep per run folder."""
+    return os.path.join(run_dir, "sweep.lock")
 
 
 def checkpoint_path(run_dir: str, step: int) -> str:
@@ -97,6 +109,16 @@ def write_train_state(run_dir: str, step: int, n_iters: int, train_seconds: floa
                       {"step": step, "N_iters": n_iters, "finished": step >= n_iters,
                        "train_seconds": train_seconds, "n_params": n_params,
                        "checkpoint": os.path.basename(checkpoint)})
+
+
+def mark_diverged(run_dir: str, step: int, n_iters: int, train_seconds: float, reason: str) -> None:
+    """train_state.json of a run that stopped on non-finite numbers: not finished, and
+    ``diverged_at`` / ``diverged`` say where and why; ``checkpoint`` stays the last good one."""
+    state = read_train_state(run_dir)
+    state.update({"step": state.get("step", 0), "N_iters": n_iters, "finished": False,
+                  "train_seconds": state.get("train_seconds", train_seconds),
+                  "diverged_at": step, "diverged": reason})
+    atomic_write_json(os.path.join(run_dir, TRAIN_STATE_FILE), state)
 
 
 def read_train_state(run_dir: str) -> Dict:

@@ -26,6 +26,7 @@ from runs.summary import run_settings
 from utils.config import build_parser, parse_args
 from utils.errors import UserError
 from utils.io import read_json
+from utils.tables import markdown_table
 
 # Keys that never change what a run learns: ignored when grouping seeds and when
 # naming sweep runs (sweep.py), so longer training or other log cadences reuse a run.
@@ -282,12 +283,6 @@ def table_cells(row) -> List[str]:
 TABLE_HEADER = ["setting", "n", "activation", "ω0 first / hidden", "SIREN init", "act. params", "encoding",
                 "lrate", "net (coarse + fine)", "params", "steps", "train time", "val PSNR", "test PSNR", "test SSIM",
                 "test LPIPS"]
-
-
-def markdown_table(header: List[str], rows: List[List[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows]
-    return "\n".join(lines)
 
 
 def report_notes(records: List[RunRecord]) -> List[str]:

@@ -17,8 +17,9 @@ from datasets.batching import CameraViews, RayBatcher
 from models import build_fields
 from rendering.occupancy import build_grid, field_density
 from rendering.renderer import RenderOptions, render_rays
-from runs import layout
-from utils.checkpoint import load_checkpoint, save_checkpoint
+from runs import guards, layout
+from utils.checkpoint import CheckpointUnreadable, load_checkpoint, nonfinite_tensors, save_checkpoint
+from utils.errors import Diverged, UserError
 from utils.runtime import amp_dtype, autocast, sync
 
 
@@ -84,8 +85,11 @@ class Trainer:
                 "config": {k: v for k, v in vars(self.args).items() if v is not None}}
 
     def load(self, path: str) -> None:
-        """Resume exactly from a checkpoint (a grid it lacks starts all occupied)."""
+        """Resume exactly from a checkpoint (a grid it lacks starts all occupied). Its config
+        must match ours but for ``guards.MAY_CHANGE_ON_RESUME``; its weights must be finite."""
         ckpt = load_checkpoint(path, map_location=self.device)
+        guards.require_same_config(ckpt, self.args, path, guards.MAY_CHANGE_ON_RESUME, "checkpoint")
+        require_finite(ckpt, path)
         restore_networks(ckpt, self.coarse, self.fine, self.grid)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -101,7 +105,12 @@ class Trainer:
         return sum(p.numel() for m in (self.coarse, self.fine) if m is not None for p in m.parameters())
 
     def save(self, run_dir: str) -> str:
-        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read)."""
+        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read). Refuses
+        (``Diverged``) to write non-finite weights."""
+        bad = guards.nonfinite_weights((self.coarse, self.fine))
+        if bad:
+            raise Diverged(f"non-finite weights at step {self.step} ({', '.join(bad[:3])}"
+                           f"{', ...' if len(bad) > 3 else ''})")
         path = layout.checkpoint_path(run_dir, self.step)
         save_checkpoint(path, self.state())
         layout.write_train_state(run_dir, self.step, self.args.N_iters, self.train_seconds, self.n_params, path)
@@ -120,12 +129,44 @@ class TrainedFields:
         return RenderOptions.from_args(args, train=False, occupancy=self.grid)
 
 
+def require_finite(ckpt: Dict, path: str) -> None:
+    bad = nonfinite_tensors(ckpt["models"])
+    if bad:
+        raise UserError(f"checkpoint '{path}' holds non-finite weights ({', '.join(bad[:3])}); "
+                        f"the run diverged: use an earlier checkpoint (--ckpt / --ft_path)")
+
+
+def resume_latest(trainer: Trainer, run_dir: str):
+    """Resume from the newest readable checkpoint of ``run_dir``; an unreadable one (a
+    truncated file, say) is skipped with a warning naming it and the one used. Returns
+    the path resumed from, or None when there is none."""
+    skipped = []
+    for _, path in reversed(layout.checkpoints(run_dir)):
+        try:
+            trainer.load(path)
+        except CheckpointUnreadable as err:
+            skipped.append(path)
+            print(f"warning: {err}; trying an older checkpoint")
+            continue
+        if skipped:
+            print(f"warning: resumed from {path} instead of the unreadable {', '.join(skipped)}")
+        return path
+    if skipped:
+        raise UserError(f"no readable checkpoint in '{run_dir}' ({len(skipped)} unreadable); "
+                        f"move them away to start again, or pass --no_reload")
+    return None
+
+
 def load_trained(args, ckpt_path: str, device, bbox=None) -> TrainedFields:
-    """The networks and occupancy grid of ``ckpt_path`` (read once). A grid-trained
-    checkpoint without a grid gets one built from its coarse network's density."""
+    """The networks and occupancy grid of ``ckpt_path`` (read once) for rendering. Its
+    config must match ``args`` but for ``guards.MAY_DIFFER_IN_EVAL``, and its weights be
+    finite. A grid-trained checkpoint without a grid gets one built from its coarse
+    network's density."""
     coarse, fine = build_fields(args, torch.Generator().manual_seed(args.seed), device)
     grid = build_grid(args, bbox, device)
     ckpt = load_checkpoint(ckpt_path, map_location=device)
+    guards.require_same_config(ckpt, args, ckpt_path, guards.MAY_DIFFER_IN_EVAL, "checkpoint")
+    require_finite(ckpt, ckpt_path)
     restore_networks(ckpt, coarse, fine, grid)
     if grid is not None and ckpt.get("occupancy") is None:
         print("note: the checkpoint holds no occupancy grid; building one from the coarse network")

@@ -136,6 +136,12 @@ def build_parser(description: str = "") -> configargparse.ArgumentParser:
     return p
 
 
+def parser_defaults() -> dict:
+    """Every option's default value, by name."""
+    parser = build_parser()
+    return {a.dest: a.default for a in parser._actions if a.dest != "help"}
+
+
 def has_flag(argv: List[str], flag: str) -> bool:
     """True when ``--flag`` or ``--flag=value`` is on the command line."""
     return any(a == flag or a.startswith(flag + "=") for a in argv)

@@ -1,6 +1,7 @@
 """Device selection, mixed precision, device sync and graceful stop requests."""
 import contextlib
 import signal
+import threading
 
 import torch
 
@@ -46,18 +47,25 @@ def sync(device: torch.device) -> None:
 
 
 class StopFlag:
-    """First Ctrl-C asks the loop to checkpoint and stop after the current step; a
-    second one stops at once."""
+    """The first SIGINT (Ctrl-C) or SIGTERM (what cluster schedulers send before a kill)
+    asks the loop to checkpoint and stop after the current step; a second one stops at
+    once. Only in the main thread (signal handlers can be set nowhere else)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.requested = False
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        self.requested, self.signal_name = False, None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def _handle(self, signum, frame):
-        if self.requested:  # second Ctrl-C: stop now
-            signal.signal(signal.SIGINT, self.previous)
+        if self.requested:  # second signal: stop now
+            self.restore()
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal_name = True, signal.Signals(signum).name
 
     def restore(self):
-        signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
