@@ -95,6 +95,37 @@ class RayBundle:
         return self.origins.shape[0]
 
 
+@dataclass
+class RayNoise:
+    """The training randomness of a ray batch, drawn up front: stratified jitter u (R, S),
+    density noise n (R, S) for the coarse pass, inverse-CDF u (R, N_importance), density
+    noise n (R, S + N_importance) for the fine pass; None where unused (no perturb, no
+    raw noise, no fine pass). Drawn for a whole batch and sliced by rays, so that the
+    processes of a data-parallel run, each rendering a slice, use exactly the numbers one
+    process would (``runs/distributed.py``)."""
+    strata: Optional[torch.Tensor] = None
+    raw_coarse: Optional[torch.Tensor] = None
+    pdf: Optional[torch.Tensor] = None
+    raw_fine: Optional[torch.Tensor] = None
+
+    @classmethod
+    def draw(cls, n_rays: int, opts: "RenderOptions", has_fine: bool, generator, device) -> "RayNoise":
+        """In the order render_rays uses them (so a batch drawn here or inline is the same)."""
+        rand = lambda *shape: torch.rand(shape, device=device, generator=generator)
+        randn = lambda *shape: torch.randn(shape, device=device, generator=generator)
+        S, fine = opts.N_samples, has_fine and opts.N_importance > 0
+        noise = cls()
+        noise.strata = rand(n_rays, S) if opts.perturb else None
+        noise.raw_coarse = randn(n_rays, S) if opts.raw_noise_std > 0 else None
+        noise.pdf = rand(n_rays, opts.N_importance) if fine and opts.perturb else None
+        noise.raw_fine = randn(n_rays, S + opts.N_importance) if fine and opts.raw_noise_std > 0 else None
+        return noise
+
+    def __getitem__(self, sl) -> "RayNoise":
+        pick = lambda t: None if t is None else t[sl]
+        return RayNoise(pick(self.strata), pick(self.raw_coarse), pick(self.pdf), pick(self.raw_fine))
+
+
 def _points(rays: RayBundle, t: torch.Tensor) -> torch.Tensor:
     return rays.origins[..., None, :] + rays.directions[..., None, :] * t[..., None]  # (R, S, 3)
 
@@ -119,7 +150,7 @@ def _evaluate_where(field: Field, pts: torch.Tensor, dirs: torch.Tensor, keep: t
     return rgb.reshape(*keep.shape, 3), sigma.reshape(keep.shape)
 
 
-def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, generator,
+def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, raw_noise,
            pts: torch.Tensor, keep: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     dirs = rays.viewdirs[..., None, :]
     if keep is None:
@@ -127,7 +158,7 @@ def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, 
     else:
         rgb_raw, sigma_raw = _evaluate_where(field, pts, dirs, keep)
     return composite(rgb_raw.float(), sigma_raw.float(), t, rays.directions, opts.white_bkgd,
-                     opts.raw_noise_std, opts.sigma_activation, generator)
+                     opts.raw_noise_std, opts.sigma_activation, noise=raw_noise)
 
 
 def alive_samples(t: torch.Tensor, t_coarse: torch.Tensor, weights_coarse: torch.Tensor,
@@ -152,24 +183,28 @@ def _keep(opts: RenderOptions, pts: torch.Tensor, alive: Optional[torch.Tensor] 
 
 
 def render_rays(rays: RayBundle, coarse: Field, fine: Optional[Field], opts: RenderOptions,
-                generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+                generator: Optional[torch.Generator] = None,
+                noise: Optional[RayNoise] = None) -> Dict[str, torch.Tensor]:
     """Render a batch of rays. Fine outputs are ``rgb``/``depth``/``acc``/``disp``; the
     coarse ones carry a ``_coarse`` suffix (they are the only ones when N_importance is 0).
-    With ``opts.occupancy`` / ``opts.stop_T`` only some samples are evaluated (module doc)."""
-    t_coarse = stratified_samples(rays.near, rays.far, opts.N_samples, opts.perturb, opts.lindisp, generator)
+    With ``opts.occupancy`` / ``opts.stop_T`` only some samples are evaluated (module doc).
+    Randomness (jitter, density noise) comes from ``noise``, else is drawn from ``generator``."""
+    if noise is None:
+        noise = RayNoise.draw(len(rays), opts, fine is not None, generator, rays.origins.device)
+    t_coarse = stratified_samples(rays.near, rays.far, opts.N_samples, opts.perturb, opts.lindisp, u=noise.strata)
     pts_c = _points(rays, t_coarse)
-    out_c = _shade(coarse, rays, t_coarse, opts, generator, pts_c, _keep(opts, pts_c))
+    out_c = _shade(coarse, rays, t_coarse, opts, noise.raw_coarse, pts_c, _keep(opts, pts_c))
     if opts.N_importance <= 0 or fine is None:
         out = {k: v for k, v in out_c.items() if k != "weights"}
         out.update({f"{k}_coarse": v for k, v in out.items()})
         return out
     mids = 0.5 * (t_coarse[..., 1:] + t_coarse[..., :-1])
     t_fine = sample_pdf(mids, out_c["weights"][..., 1:-1].detach(), opts.N_importance,
-                        deterministic=not opts.perturb, generator=generator)
+                        deterministic=not opts.perturb, u=noise.pdf)
     t_all, _ = torch.sort(torch.cat([t_coarse, t_fine.detach()], -1), -1)
     pts_f = _points(rays, t_all)
     alive = alive_samples(t_all, t_coarse, out_c["weights"], opts.stop_T) if opts.stop_T > 0 else None
-    out_f = _shade(fine, rays, t_all, opts, generator, pts_f, _keep(opts, pts_f, alive))
+    out_f = _shade(fine, rays, t_all, opts, noise.raw_fine, pts_f, _keep(opts, pts_f, alive))
     out = {k: v for k, v in out_f.items() if k != "weights"}
     out.update({f"{k}_coarse": v for k, v in out_c.items() if k != "weights"})
     return out

@@ -26,19 +26,22 @@ def compute_weights(sigma: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor) 
 
 def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor,
               white_bkgd: bool = False, raw_noise_std: float = 0.0, sigma_activation: str = "relu",
-              generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+              generator: Optional[torch.Generator] = None,
+              noise: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """Render raw network outputs along rays.
 
     rgb_raw (..., N, 3), sigma_raw (..., N), t (..., N), rays_d (..., 3).
-    sigma = act(sigma_raw + noise) with noise ~ N(0, raw_noise_std^2) (training only),
+    sigma = act(sigma_raw + raw_noise_std * n) with n ~ N(0, 1) (training only; ``noise``
+    (..., N) given, or drawn),
     c = sigmoid(rgb_raw). Returns (...)-shaped ``depth = sum w t``, ``acc = sum w``,
     ``disp = 1 / max(1e-10, depth / acc)`` (acc clamped at 1e-10 so empty rays give
     a finite value, not NaN), (..., 3) ``rgb = sum w c (+ 1 - acc on white)``, and
     ``weights`` (..., N).
     """
     if raw_noise_std > 0:
-        sigma_raw = sigma_raw + raw_noise_std * torch.randn(
-            sigma_raw.shape, device=sigma_raw.device, dtype=sigma_raw.dtype, generator=generator)
+        if noise is None:
+            noise = torch.randn(sigma_raw.shape, device=sigma_raw.device, dtype=sigma_raw.dtype, generator=generator)
+        sigma_raw = sigma_raw + raw_noise_std * noise
     sigma = DENSITY_ACTIVATIONS[sigma_activation](sigma_raw)
     weights = compute_weights(sigma, t, rays_d)
     rgb = (weights[..., None] * torch.sigmoid(rgb_raw)).sum(-2)
