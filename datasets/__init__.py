@@ -2,6 +2,7 @@
 from typing import Callable, Dict
 
 from datasets.blender import load_blender
+from datasets.colmap import load_colmap
 from datasets.demo import load_demo
 from datasets.llff import load_llff
 from datasets.scene import Scene
@@ -9,6 +10,7 @@ from utils.errors import UserError
 
 LOADERS: Dict[str, Callable[..., Scene]] = {
     "blender": load_blender,
+    "colmap": load_colmap,
     "demo": load_demo,
     "llff": load_llff,
 }

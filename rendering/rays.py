@@ -82,3 +82,16 @@ def ndc_rays(H: int, W: int, focal_x: float, focal_y: float, near: float,
     o_ndc = torch.stack([ax * ox / oz, ay * oy / oz, 1.0 + 2.0 * near / oz], -1)
     d_ndc = torch.stack([ax * (dx / dz - ox / oz), ay * (dy / dz - oy / oz), -2.0 * near / oz], -1)
     return o_ndc, d_ndc
+
+
+def ndc_to_world(pts_ndc: torch.Tensor, H: int, W: int, focal_x: float, focal_y: float,
+                 near: float = 1.0) -> torch.Tensor:
+    """The inverse of ``ndc_rays``' map on points: NDC (..., 3) -> world (..., 3).
+
+    z = 2 near / (z' - 1), x = x' z / ax, y = y' z / ay with ax = -fx/(W/2), ay = -fy/(H/2).
+    Every point of an NDC ray maps onto its world ray; z' -> 1 (t' -> 1) is infinitely
+    far, and z' >= 1 gives non-finite or behind-the-camera points (callers filter them)."""
+    x, y, z = pts_ndc.unbind(-1)
+    ax, ay = -focal_x / (W / 2.0), -focal_y / (H / 2.0)
+    wz = 2.0 * near / (z - 1.0)
+    return torch.stack([x * wz / ax, y * wz / ay, wz], -1)
