@@ -37,6 +37,7 @@ import numpy as np
 from runs.layout import checkpoint_step, config_path, eval_dirs, latest_checkpoint
 from runs.report import (RunRecord, build_markdown, group_runs, group_row, load_config, load_run, run_row,
                          write_csv)
+from utils.config import check_output_folder
 from utils.errors import UserError, run_cli
 from utils.io import to_uint8, write_image
 from utils.visual import write_gif
@@ -477,6 +478,28 @@ def parse_crop(text: str) -> Tuple[int, int, int]:
     return x, y, size
 
 
+def unique_runs(run_dirs: Sequence[str]) -> List[str]:
+    """``run_dirs`` without repeats of one folder (by ``os.path.realpath``: 'a', 'a/', './a' and a
+    symlink to it are one run), each dropped repeat printed as a note: a run counts once."""
+    first: Dict[str, str] = {}
+    for run in run_dirs:
+        real = os.path.realpath(run)
+        if real in first:
+            print(f"note: '{run}' is the same run as '{first[real]}'; counted once")
+        else:
+            first[real] = run
+    return list(first.values())
+
+
+def check_arguments(a: argparse.Namespace) -> None:
+    """One-line errors for values argparse accepts but compare cannot use."""
+    check_output_folder(a.out, "--out")
+    if a.max_views < 0:
+        raise UserError(f"--max_views must be >= 0 (0: all), got {a.max_views}")
+    if a.testskip is not None and a.testskip < 0:
+        raise UserError(f"--testskip must be >= 0, got {a.testskip}")
+
+
 def main(argv=None) -> int:
     """Command line: run folders, --out, options; see the module doc."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -488,8 +511,9 @@ def main(argv=None) -> int:
     p.add_argument("--max_views", type=int, default=8, help="test views in views/ (0: all)")
     p.add_argument("--testskip", type=int, default=None, help="forwarded to eval.py for missing evaluations")
     a = p.parse_args(argv)
+    check_arguments(a)
     eval_args = ["--testskip", str(a.testskip)] if a.testskip else []
-    return compare(a.runs, a.out, a.no_eval, a.crop, a.max_views, eval_args)
+    return compare(unique_runs(a.runs), a.out, a.no_eval, a.crop, a.max_views, eval_args)
 
 
 if __name__ == "__main__":

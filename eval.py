@@ -21,7 +21,7 @@ from runs import layout
 from runs.evaluation import evaluate_views, render_path, write_metrics
 from runs.summary import run_settings
 from runs.training import load_trained
-from utils.config import has_flag, parse_script_args
+from utils.config import check_output_folder, has_flag, parse_script_args
 from utils.errors import UserError, run_cli
 from utils.metrics import LPIPS
 from utils.runtime import amp_dtype, configure_backend, select_device
@@ -69,6 +69,8 @@ def print_summary(metrics: dict, outdir: str) -> None:
 
 def main(argv=None) -> int:
     ev, args = parse_script_args(eval_only_parser(), argv, __doc__, run_config_args)
+    if ev.outdir is not None:
+        check_output_folder(ev.outdir, "--outdir")
     run_dir = ev.run or os.path.join(args.basedir, args.expname)
     ckpt_path = ev.ckpt or layout.latest_checkpoint(run_dir)
     if ckpt_path is None:

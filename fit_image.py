@@ -48,6 +48,7 @@ from torch import nn
 
 from models.activations import ActivationConfig, ActLinear, default_linear_init
 from models.encoding import PositionalEncoding
+from utils.config import FLOAT_RANGES, check_float, check_output_folder
 from utils.errors import UserError, run_cli
 from utils.io import image_to_float, read_image, to_uint8
 from utils.metrics import mse_to_psnr
@@ -298,9 +299,18 @@ def parse(argv=None) -> argparse.Namespace:
             raise UserError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.size < 0 or args.size == 1:
         raise UserError(f"--size must be 0 or >= 2, got {args.size}")
-    if args.lr is not None and args.lr <= 0:
-        raise UserError(f"--lr must be > 0, got {args.lr}")
+    if args.multires < 0:
+        raise UserError(f"--multires must be >= 0, got {args.multires}")
+    check_floats(args)
+    check_output_folder(args.out, "--out")
     return args
+
+
+def check_floats(args) -> None:
+    """Finite values in the ranges that mean something (as train.py's ``FLOAT_RANGES``)."""
+    for flag in ("lr", "omega0", "gauss_scale", "wire_omega0", "wire_s0", "first_bias_scale"):
+        if getattr(args, flag) is not None:
+            check_float(flag, getattr(args, flag), FLOAT_RANGES[{"lr": "lrate"}.get(flag, flag)])
 
 
 def log_steps_for(steps: int, every: int) -> List[int]:

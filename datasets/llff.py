@@ -24,12 +24,13 @@ test are all the images (val/test then measure the fit, not novel-view quality).
 import os
 import shutil
 import tempfile
+from collections import Counter
 from typing import List, Tuple
 
 import cv2
 import numpy as np
 
-from datasets.scene import Scene, normalize, pose_from_axes, pose_from_back_up
+from datasets.scene import Scene, first_odd_shape, normalize, pose_from_axes, pose_from_back_up
 from rendering.rays import intrinsics_matrix
 from utils.errors import UserError
 from utils.io import read_image
@@ -49,8 +50,14 @@ def read_poses_bounds(path: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise UserError(f"missing '{path}' (expected an LLFF scene folder with poses_bounds.npy)")
     try:
         arr = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise UserError(f"{path}: empty file (expected a .npy array)") from None
     except (ValueError, OSError) as err:
         raise UserError(f"{path}: cannot read as a .npy array ({err})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        raise UserError(f"{path}: an .npz archive; expected a .npy array")
+    if arr.dtype.kind not in "iuf":
+        raise UserError(f"{path}: expected a numeric N x 17 array, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[1] != 17 or arr.shape[0] == 0:
         raise UserError(f"{path}: expected an N x 17 array (3x5 pose+hwf and near/far per image), "
                         f"got shape {arr.shape}")
@@ -127,13 +134,12 @@ def load_images(folder: str, n_poses: int, npy_path: str) -> np.ndarray:
     if len(names) != n_poses:
         raise UserError(f"'{folder}' has {len(names)} images but '{npy_path}' has {n_poses} poses")
     images = [read_image(os.path.join(folder, name))[..., :3] for name in names]
-    sizes = {}
-    for img in images:
-        key = f"{img.shape[1]}x{img.shape[0]}"
-        sizes[key] = sizes.get(key, 0) + 1
-    if len(sizes) != 1:
-        found = ", ".join(f"{n} at {wh}" for wh, n in sorted(sizes.items(), key=lambda kv: -kv[1]))
-        raise UserError(f"'{folder}': images have inconsistent sizes (WxH): {found}")
+    odd = first_odd_shape(images)[0]  # not empty: there is at least one pose
+    if odd is not None:
+        sizes = Counter(f"{img.shape[1]}x{img.shape[0]}" for img in images)
+        found = ", ".join(f"{n} at {wh}" for wh, n in sizes.most_common())
+        raise UserError(f"'{folder}': images have inconsistent sizes (WxH): {found}; "
+                        f"the first odd one is '{os.path.join(folder, names[odd])}'")
     return np.stack(images).astype(np.float32)
 
 

@@ -1,6 +1,7 @@
 """The scene record every loader returns."""
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -45,6 +46,16 @@ class Scene:
             return self.images
         rgb, alpha = self.images[..., :3], self.images[..., 3:]
         return rgb * alpha + (1.0 - alpha) if white_bkgd else rgb * alpha
+
+
+def first_odd_shape(images: Sequence[np.ndarray]) -> Tuple[Optional[int], tuple, int]:
+    """(index of the first image whose shape differs from the most common shape, or None;
+    that shape; how many images have it). A tie goes to the shape seen first. ``images``
+    must not be empty."""
+    counts = Counter(np.shape(im) for im in images)
+    common, n = counts.most_common(1)[0]
+    odd = next((k for k, im in enumerate(images) if np.shape(im) != common), None)
+    return odd, common, n
 
 
 def normalize(v: np.ndarray) -> np.ndarray:

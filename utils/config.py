@@ -5,6 +5,7 @@ config file are an error naming the file and the key. The resolved config is wri
 to ``<basedir>/<expname>/config.txt`` in the same format, so it can be re-read.
 """
 import argparse
+import math
 import os
 from typing import Callable, List, Optional
 
@@ -90,7 +91,7 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--occ_stop_T", type=float, default=1e-4,
                    help="with --occ_grid: fine samples behind coarse transmittance below this are skipped (0: off)")
     g = p.add_argument_group("dataset")
-    g.add_argument("--dataset_type", type=str, default="blender", help="blender, llff or demo")
+    g.add_argument("--dataset_type", type=str, default="blender", help="blender, llff, colmap or demo")
     g.add_argument("--testskip", type=int, default=1, help="load 1/N of val/test images")
     g.add_argument("--white_bkgd", action="store_true", help="composite RGBA onto white (Blender)")
     g.add_argument("--half_res", action="store_true", help="load Blender images at half resolution")
@@ -125,12 +126,17 @@ def add_train_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--i_video", type=int, default=50000, help="steps between render-path videos")
 
 
+def _raise_user_error(message: str):
+    raise UserError(message)
+
+
 def build_parser(description: str = "") -> configargparse.ArgumentParser:
     """The one parser of every script. Training keys are accepted everywhere, because
     eval.py and the bench scripts read a run's saved config, which holds them."""
     # allow_abbrev=False: a typo such as --N_sample must be an error, not --N_samples
     p = configargparse.ArgumentParser(description=description, allow_abbrev=False,
                                       config_file_parser_class=configargparse.DefaultConfigFileParser)
+    p.error = _raise_user_error  # a bad value is one line, not a usage block
     add_common_options(p)
     add_train_options(p)
     return p
@@ -212,32 +218,76 @@ def parse_args(parser: configargparse.ArgumentParser, argv: Optional[List[str]] 
     return args
 
 
-def validate(args) -> None:
+# ---------------------------------------------------------------- validation at parse time
+# Integer options and their smallest allowed value, with what the limit means.
+INT_MINIMUMS = (
+    (("netdepth", "netwidth", "N_samples", "chunk", "N_rand", "N_iters", "downscale", "i_print",
+      "lrate_decay", "demo_res", "n_frames", "factor", "occ_res", "occ_update_every"), 1, ""),
+    (("N_importance", "multires", "multires_views", "precrop_iters", "occ_warmup"), 0, ""),
+    (("i_img", "i_weights", "i_testset", "i_video"), 0, " (0: off)"),
+    (("netchunk",), 0, " (0: automatic)"),
+    (("testskip",), 0, " (0 or 1: every view)"),
+    (("render_factor",), 0, " (0 or 1: full size)"),
+)
+# Float options: (test, what the message says is expected). NaN and +-inf are always rejected.
+_POSITIVE, _NON_NEGATIVE, _ANY = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0"), (lambda v: True, "")
+_OPEN_CLOSED, _CLOSED_OPEN = (lambda v: 0 < v <= 1, "in (0, 1]"), (lambda v: 0 <= v < 1, "in [0, 1)")
+FLOAT_RANGES = {
+    "lrate": _POSITIVE, "first_omega0": _POSITIVE, "omega0": _POSITIVE, "gauss_scale": _NON_NEGATIVE,
+    "wire_omega0": _ANY, "wire_s0": _NON_NEGATIVE, "first_bias_scale": _NON_NEGATIVE,
+    "perturb": _NON_NEGATIVE, "raw_noise_std": _NON_NEGATIVE, "precrop_frac": _OPEN_CLOSED,
+    "occ_thresh": _CLOSED_OPEN, "occ_stop_T": _CLOSED_OPEN, "occ_decay": _OPEN_CLOSED,
+}
+
+
+def check_float(flag: str, value: float, rule=_ANY) -> None:
+    """One-line UserError unless ``value`` is finite and passes ``rule`` ((test, expected))."""
+    test, expected = rule
+    if not (math.isfinite(value) and test(value)):
+        raise UserError(f"--{flag} must be a finite number{' ' + expected if expected else ''}, got {value}")
+
+
+def check_output_folder(path: str, flag: str) -> None:
+    """An output folder must be a folder or creatable: neither it nor a parent an existing file."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        what = "is an existing file" if probe == os.path.abspath(path) else f"is inside the file '{probe}'"
+        raise UserError(f"{flag} '{path}' {what}; expected a folder")
+
+
+def _check_activations(args) -> None:
     for flag in ("activation", "dir_activation"):
         name = getattr(args, flag)
         if name is not None and name not in ACTIVATIONS:
             raise UserError(f"--{flag} '{name}' is unknown; expected one of {sorted(ACTIVATIONS)}")
-    for flag in ("gauss_scale", "wire_s0", "first_bias_scale"):
-        if getattr(args, flag) < 0:
-            raise UserError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
-    if args.netchunk < 0:
-        raise UserError(f"--netchunk must be >= 0 (0: automatic), got {args.netchunk}")
-    positive = ["netdepth", "netwidth", "N_samples", "chunk", "N_rand", "N_iters", "downscale"]
-    for flag in positive:
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+
+
+def _check_ints(args) -> None:
+    for flags, lowest, meaning in INT_MINIMUMS:
+        for flag in flags:
+            if getattr(args, flag) < lowest:
+                raise UserError(f"--{flag} must be >= {lowest}{meaning}, got {getattr(args, flag)}")
+    if args.i_embed not in (0, -1):
+        raise UserError(f"--i_embed must be 0 (positional encoding) or -1 (none), got {args.i_embed}")
+
+
+def _check_floats(args) -> None:
+    for flag, rule in FLOAT_RANGES.items():
+        check_float(flag, getattr(args, flag), rule)
+    if str(args.sigma_bias_init) != "default" and not math.isfinite(float(args.sigma_bias_init)):
+        raise UserError(f"--sigma_bias_init must be a finite number or 'default', got {args.sigma_bias_init}")
+
+
+def validate(args) -> None:
+    """Reject values that cannot work, at parse time (before a script creates anything):
+    one line naming the flag, what it expects and what it got."""
+    _check_activations(args)
+    _check_ints(args)
+    _check_floats(args)
     if args.N_importance > 0 and (args.netdepth_fine < 1 or args.netwidth_fine < 1):
         raise UserError("--netdepth_fine and --netwidth_fine must be >= 1 when --N_importance > 0")
-    if not 0 < args.precrop_frac <= 1:
-        raise UserError(f"--precrop_frac must be in (0, 1], got {args.precrop_frac}")
-    if args.occ_res < 1 or args.occ_update_every < 1 or args.occ_warmup < 0:
-        raise UserError(f"--occ_res and --occ_update_every must be >= 1 and --occ_warmup >= 0, "
-                        f"got {args.occ_res}, {args.occ_update_every}, {args.occ_warmup}")
-    for flag, value in (("occ_thresh", args.occ_thresh), ("occ_stop_T", args.occ_stop_T)):
-        if not 0 <= value < 1:
-            raise UserError(f"--{flag} must be in [0, 1), got {value}")
-    if not 0 < args.occ_decay <= 1:
-        raise UserError(f"--occ_decay must be in (0, 1], got {args.occ_decay}")
     if any(s < 0 for s in args.skips):
         raise UserError(f"--skips {args.skips} must be non-negative layer indices")
 
