@@ -17,7 +17,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from datasets import load_scene
-from runs import layout
+from runs import distributed, layout
+from runs.distributed import DistInfo
 from runs.evaluation import evaluate_views, render_path, validation_strip, write_metrics
 from runs.summary import hparams_dict
 from runs.guards import check_batch_bounds
@@ -37,7 +38,7 @@ def restore(trainer: Trainer, args, run_dir: str) -> None:
         path = args.ft_path
     else:
         path = None if args.no_reload else resume_latest(trainer, run_dir)
-    if path is not None:
+    if path is not None and trainer.dist.is_main:
         print(f"resumed from {path} at step {trainer.step}")
 
 
@@ -96,15 +97,18 @@ def periodic_renders(trainer: Trainer, views, scene, run_dir: str) -> None:
                     layout.video_stem(run_dir, step), args.render_factor, trainer.amp)
 
 
-def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer: SummaryWriter, stop) -> None:
-    """Steps until --N_iters or a stop request, with logging, validation and checkpoints."""
-    args, opts = trainer.args, trainer.render_options(train=True)
+def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer, stop) -> bool:
+    """Steps until --N_iters or a stop request, with logging, validation and checkpoints
+    (``writer`` None: a data-parallel rank other than 0, which writes nothing). Returns
+    whether it stopped on a request."""
+    args, opts, main = trainer.args, trainer.render_options(train=True), trainer.dist.is_main
     val_indices = scene.splits["val"] if len(scene.splits["val"]) else scene.splits["test"]
-    bar = tqdm(total=args.N_iters, initial=trainer.step, dynamic_ncols=True, desc=args.expname)
-    last_log, last_step = time.perf_counter(), trainer.step
+    bar = tqdm(total=args.N_iters, initial=trainer.step, dynamic_ncols=True, desc=args.expname, disable=not main)
+    last_log, last_step, stopping = time.perf_counter(), trainer.step, False
     try:
-        while trainer.step < args.N_iters and not stop.requested:
-            result = timed_step(trainer, batcher, opts)
+        while trainer.step < args.N_iters and not stopping:
+            result = timed_step(trainer, batcher, opts, stop.requested)
+            stopping = bool(result.stop) if trainer.dist.enabled else stop.requested
             bar.update(1)
             step = trainer.step
             if step % args.i_print == 0 or step == 1:
@@ -112,51 +116,70 @@ def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer: Su
                 now = time.perf_counter()
                 rays_per_sec = args.N_rand * (step - last_step) / max(now - last_log, 1e-9)
                 last_log, last_step = now, step
-                fine_psnr = log_train_scalars(writer, trainer, result, rays_per_sec)
-                bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{fine_psnr:.2f}")
-            if args.i_img > 0 and step % args.i_img == 0:
+                if main:
+                    fine_psnr = log_train_scalars(writer, trainer, result, rays_per_sec)
+                    bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{fine_psnr:.2f}")
+            if main and args.i_img > 0 and step % args.i_img == 0:
                 bar.set_postfix(val=f"{log_validation(trainer, views, writer, val_indices):.2f}")
             if args.i_weights > 0 and step % args.i_weights == 0:
                 trainer.save(run_dir)
-            periodic_renders(trainer, views, scene, run_dir)
+            if main:
+                periodic_renders(trainer, views, scene, run_dir)
     finally:
         bar.close()
+    return stopping
 
 
-def train_run(args, scene, device, run_dir: str) -> int:
-    """Train in ``run_dir`` (its lock held): resume, record the config, loop, checkpoint."""
-    for path in remove_stale_temp_files(run_dir):
-        print(f"removed {path}, left by an interrupted write")
-    trainer, views, batcher = setup_training(args, scene, device)
+def open_run(trainer: Trainer, args, run_dir: str):
+    """Resume, then (rank 0) record the config and open TensorBoard; returns the writer."""
+    if trainer.dist.is_main:
+        for path in remove_stale_temp_files(run_dir):
+            print(f"removed {path}, left by an interrupted write")
     restore(trainer, args, run_dir)
+    if not trainer.dist.is_main:
+        return None
     save_config(args, layout.config_path(run_dir))  # only once the checkpoint has loaded
     writer = SummaryWriter(run_dir)
     if trainer.step == 0:
         log_hparams(writer, args, trainer.n_params)
-    print(f"{scene.name}: {len(scene.splits['train'])} train views {scene.H}x{scene.W}, "
-          f"activation {args.activation}, {trainer.n_params} parameters, device {device}")
+    return writer
+
+
+def train_run(args, scene, device, run_dir: str, dist: DistInfo) -> int:
+    """Train in ``run_dir`` (rank 0 holds its lock): resume, record the config, loop, checkpoint."""
+    trainer, views, batcher = setup_training(args, scene, device, dist)
+    writer = open_run(trainer, args, run_dir)
+    if dist.is_main:
+        print(f"{scene.name}: {len(scene.splits['train'])} train views {scene.H}x{scene.W}, "
+              f"activation {args.activation}, {trainer.n_params} parameters, device {device}"
+              + (f", {dist.world_size} processes" if dist.enabled else ""))
     stop = StopFlag()
     try:
-        train_loop(trainer, batcher, views, scene, run_dir, writer, stop)
+        stopped = train_loop(trainer, batcher, views, scene, run_dir, writer, stop)
         path = trainer.save(run_dir)
     except Diverged as err:
-        layout.mark_diverged(run_dir, trainer.step, args.N_iters, trainer.train_seconds, str(err))
+        if dist.is_main:
+            layout.mark_diverged(run_dir, trainer.step, args.N_iters, trainer.train_seconds, str(err))
         last = layout.latest_checkpoint(run_dir)
         raise Diverged(f"training diverged: {err}; last good checkpoint: {last or 'none'}") from None
     finally:
         stop.restore()
-        writer.close()
-    if stop.requested:
-        print(f"interrupted ({stop.signal_name}): saved {path} at step {trainer.step}; "
-              f"run the same command to resume (exit {EXIT_INTERRUPTED})")
+        if writer is not None:
+            writer.close()
+    if stopped:
+        if dist.is_main:
+            print(f"interrupted ({stop.signal_name or 'another process'}): saved {path} at step {trainer.step}; "
+                  f"run the same command to resume (exit {EXIT_INTERRUPTED})")
         return EXIT_INTERRUPTED
-    print(f"saved {path} at step {trainer.step}")
+    if dist.is_main:
+        print(f"saved {path} at step {trainer.step}")
     return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(build_parser(description=__doc__), argv)
-    device = select_device(args.device)
+    dist = distributed.launched_info()
+    device = select_device(distributed.device_for(dist, args.device))
     configure_backend(device)
     scene = load_scene(args)
     if len(scene.splits["train"]) == 0:
@@ -167,8 +190,14 @@ def main(argv=None) -> int:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create the run folder '{run_dir}': {err.strerror}") from None
-    with hold_lock(layout.lock_path(run_dir), f"run folder '{run_dir}'"):
-        return train_run(args, scene, device, run_dir)
+    distributed.init(dist, device, args.N_rand)
+    try:
+        if not dist.is_main:
+            return train_run(args, scene, device, run_dir, dist)
+        with hold_lock(layout.lock_path(run_dir), f"run folder '{run_dir}'"):
+            return train_run(args, scene, device, run_dir, dist)
+    finally:
+        distributed.shutdown(dist)
 
 
 if __name__ == "__main__":

@@ -61,15 +61,19 @@ class RayBatcher:
         self.indices = torch.as_tensor(indices, device=views.device, dtype=torch.long)
         self.generator = generator
 
-    def sample(self, n_rays: int, crop_frac: float = 1.0) -> Tuple[RayBundle, torch.Tensor]:
-        """(bundle of n_rays, target rgb (n_rays, 3)). ``crop_frac < 1`` samples only the
-        central crop (NeRF's precrop), which helps early training on object scenes."""
+    def sample(self, n_rays: int, crop_frac: float = 1.0, shard: slice = slice(None)
+               ) -> Tuple[RayBundle, torch.Tensor]:
+        """(bundle, target rgb (n, 3)) of ``n_rays`` random pixels, or of their ``shard``
+        (a data-parallel rank's slice: every rank draws the whole batch, so the union of the
+        shards is exactly one process's batch). ``crop_frac < 1`` samples only the central
+        crop (NeRF's precrop), which helps early training on object scenes."""
         H, W, dev, g = self.views.H, self.views.W, self.views.device, self.generator
         k = self.indices[torch.randint(len(self.indices), (1 if self.one_image else n_rays,), device=dev,
                                        generator=g)].expand(n_rays)
         ch, cw = (max(1, int(H * crop_frac)), max(1, int(W * crop_frac))) if crop_frac < 1 else (H, W)
         j = torch.randint(ch, (n_rays,), device=dev, generator=g) + (H - ch) // 2
         i = torch.randint(cw, (n_rays,), device=dev, generator=g) + (W - cw) // 2
+        k, j, i = k[shard], j[shard], i[shard]
         target = self.views.images[k, j, i]
         bundle = self.views.bundle(self.views.poses[k, :3, :4], i.float(), j.float())
         return bundle, target

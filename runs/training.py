@@ -9,15 +9,16 @@ bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and sy
 """
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from datasets.batching import CameraViews, RayBatcher
 from models import build_fields
 from rendering.occupancy import build_grid, field_density
-from rendering.renderer import RenderOptions, render_rays
+from rendering.renderer import RayNoise, RenderOptions, render_rays
 from runs import guards, layout
+from runs.distributed import DistInfo, all_reduce_step, broadcast_grid
 from utils.checkpoint import CheckpointUnreadable, load_checkpoint, nonfinite_tensors, save_checkpoint
 from utils.errors import Diverged, UserError
 from utils.runtime import amp_dtype, autocast, sync
@@ -65,8 +66,8 @@ def restore_networks(ckpt: Dict, coarse, fine, grid) -> None:
 class Trainer:
     """The state that a checkpoint holds, with save and restore."""
 
-    def __init__(self, args, device, bbox=None):
-        self.args, self.device = args, device
+    def __init__(self, args, device, bbox=None, dist: Optional[DistInfo] = None):
+        self.args, self.device, self.dist = args, device, dist or DistInfo()
         self.coarse, self.fine, self.optimizer, self.scheduler = build_model(args, device)
         self.grid = build_grid(args, bbox, device)  # None unless --occ_grid (bbox: scene.bbox)
         self.generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -101,17 +102,24 @@ class Trainer:
         return RenderOptions.from_args(self.args, train, self.grid)
 
     @property
+    def parameters(self) -> List[torch.nn.Parameter]:
+        return [p for m in (self.coarse, self.fine) if m is not None for p in m.parameters()]
+
+    @property
     def n_params(self) -> int:
         return sum(p.numel() for m in (self.coarse, self.fine) if m is not None for p in m.parameters())
 
     def save(self, run_dir: str) -> str:
-        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read). Refuses
-        (``Diverged``) to write non-finite weights."""
+        """Checkpoint, then ``train_state.json`` (what sweeps and compare.py read); only rank
+        0 of a data-parallel run writes. Refuses (``Diverged``, on every rank: the weights
+        are the same) to write non-finite weights."""
         bad = guards.nonfinite_weights((self.coarse, self.fine))
         if bad:
             raise Diverged(f"non-finite weights at step {self.step} ({', '.join(bad[:3])}"
                            f"{', ...' if len(bad) > 3 else ''})")
         path = layout.checkpoint_path(run_dir, self.step)
+        if not self.dist.is_main:
+            return path
         save_checkpoint(path, self.state())
         layout.write_train_state(run_dir, self.step, self.args.N_iters, self.train_seconds, self.n_params, path)
         return path
@@ -176,29 +184,45 @@ def load_trained(args, ckpt_path: str, device, bbox=None) -> TrainedFields:
 
 
 # ---------------------------------------------------------------- the step
-def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_frac: float):
-    """One gradient step; returns (loss, fine mse, coarse mse) as tensors (no host sync)."""
-    rays, target = batcher.sample(trainer.args.N_rand, crop_frac)
+def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_frac: float,
+               stop_requested: bool = False):
+    """One gradient step; returns (loss, fine mse, coarse mse, stop) as tensors (no host
+    sync). In a data-parallel run this rank renders its shard of the batch, and the
+    gradients, losses and stop requests are combined over ranks (runs/distributed.py)."""
+    args, dist = trainer.args, trainer.dist
+    shard = dist.shard(args.N_rand)
+    rays, target = batcher.sample(args.N_rand, crop_frac, shard)
+    noise = RayNoise.draw(args.N_rand, opts, trainer.fine is not None, trainer.generator, trainer.device)[shard]
     with autocast(trainer.device, trainer.amp):
-        out = render_rays(rays, trainer.coarse, trainer.fine, opts, trainer.generator)
+        out = render_rays(rays, trainer.coarse, trainer.fine, opts, noise=noise)
     mse_fine = torch.mean((out["rgb"] - target) ** 2)
     mse_coarse = torch.mean((out["rgb_coarse"] - target) ** 2)
     loss = mse_fine + mse_coarse if trainer.fine is not None else mse_fine
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.scaler.scale(loss).backward()
+    stop = torch.tensor(float(stop_requested))
+    if dist.enabled:
+        extras = torch.stack([loss.detach(), mse_fine.detach(), mse_coarse.detach()]).float().cpu()
+        summed = all_reduce_step(trainer.parameters, torch.cat([extras, stop[None]]), dist.world_size)
+        loss, mse_fine, mse_coarse = (summed[:3] / dist.world_size).unbind()
+        stop = summed[3]
     trainer.scaler.step(trainer.optimizer)
     trainer.scaler.update()
     trainer.scheduler.step()
     trainer.step += 1
-    return loss.detach(), mse_fine.detach(), mse_coarse.detach()
+    return loss.detach(), mse_fine.detach(), mse_coarse.detach(), stop > 0
 
 
 def update_grid(trainer: Trainer) -> int:
     """Every --occ_update_every steps, refresh the occupancy grid from the coarse network's
-    density (fp32: outside autocast; no grad). Returns the points evaluated (0: not due)."""
+    density (fp32: outside autocast; no grad); data-parallel ranks then take rank 0's grid.
+    Returns the points evaluated (0: not due)."""
     if trainer.grid is None or trainer.step % trainer.args.occ_update_every != 0:
         return 0
-    return trainer.grid.update(field_density(trainer.coarse, trainer.args.sigma_activation), trainer.generator)
+    points = trainer.grid.update(field_density(trainer.coarse, trainer.args.sigma_activation), trainer.generator)
+    if trainer.dist.enabled:
+        broadcast_grid(trainer.grid)
+    return points
 
 
 def crop_fraction(args, step: int) -> float:
@@ -211,26 +235,29 @@ class StepResult:
     loss: torch.Tensor        # coarse + fine MSE (tensor: reading it is a host sync)
     mse_fine: torch.Tensor
     mse_coarse: torch.Tensor
+    stop: torch.Tensor        # bool: a stop was requested (on any rank)
     seconds: float            # wall time of the step and grid upkeep (device synchronised)
     grid_points: int          # points the grid update evaluated (0: no update this step)
 
 
-def timed_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions) -> StepResult:
+def timed_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions,
+               stop_requested: bool = False) -> StepResult:
     """One step of every training loop: precrop schedule, gradient step, grid upkeep.
     Its wall time (device synchronised) is added to ``trainer.train_seconds``."""
     sync(trainer.device)
     start = time.perf_counter()
-    loss, mse_fine, mse_coarse = train_step(trainer, batcher, opts, crop_fraction(trainer.args, trainer.step))
+    loss, mse_fine, mse_coarse, stop = train_step(trainer, batcher, opts, crop_fraction(trainer.args, trainer.step),
+                                                  stop_requested)
     grid_points = update_grid(trainer)
     sync(trainer.device)
     seconds = time.perf_counter() - start
     trainer.train_seconds += seconds
-    return StepResult(loss, mse_fine, mse_coarse, seconds, grid_points)
+    return StepResult(loss, mse_fine, mse_coarse, stop, seconds, grid_points)
 
 
-def setup_training(args, scene, device) -> Tuple[Trainer, CameraViews, RayBatcher]:
+def setup_training(args, scene, device, dist: Optional[DistInfo] = None) -> Tuple[Trainer, CameraViews, RayBatcher]:
     """Trainer, the scene's views on ``device`` and the batcher of its train split."""
     views = CameraViews(scene, args.white_bkgd, device)
-    trainer = Trainer(args, device, scene.bbox)
+    trainer = Trainer(args, device, scene.bbox, dist)
     batcher = RayBatcher(views, scene.splits["train"], trainer.generator, one_image=args.no_batching)
     return trainer, views, batcher

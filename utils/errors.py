@@ -5,6 +5,7 @@ Exit codes of every script: 0 done; 2 bad input (UserError, one line on stderr);
 75 interrupted by SIGINT/SIGTERM after saving a checkpoint (run the same command again
 to resume: what a requeue script checks for).
 """
+import os
 import sys
 
 EXIT_USER_ERROR = 2
@@ -33,6 +34,7 @@ def run_cli(main) -> None:
     try:
         code = main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # torchrun: one line from rank 0, not one per process
+            print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     sys.exit(code or 0)
