@@ -46,9 +46,9 @@ Normalisation, with s the scale and world units those of the scene afterwards:
     the box of the 3D points between their 1st and 99th percentile per axis, grown on every
     side by 10% of its largest side. Anything outside the bbox counts as empty, so a capture
     with far background should train without ``--occ_grid``. Render path: a circle of
-    ``--n_frames`` views (120 if <= 0) around the vertical through the convergence point (the
-    origin if that point is behind most cameras), at the cameras' mean height and mean
-    horizontal distance from it, starting at the first image's azimuth, looking at the point.
+    ``--n_frames`` views around the vertical through the convergence point (the origin if that
+    point is behind most cameras), at the cameras' mean height and mean horizontal distance
+    from it, starting at the first image's azimuth, looking at the point.
     (The origin replaces a convergence point behind most cameras or more than 10 away.)
 
 Images are ordered by name. Splits as LLFF: ``--llffhold k > 0`` holds out names 0, k, 2k, ...
@@ -66,9 +66,10 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from datasets.llff import (BD_FACTOR, DEFAULT_VIEWS, IMAGE_EXTS, average_pose, closest_point_to_axes,
-                           image_folder, spiral_path, split_indices)
+from datasets.llff import (BD_FACTOR, IMAGE_EXTS, average_pose, closest_point_to_axes, image_folder,
+                           spiral_path, split_indices)
 from datasets.scene import Scene, look_at, normalize, pose_from_axes
+from rendering.rays import intrinsics_matrix
 from utils.errors import UserError
 from utils.io import read_image
 
@@ -363,10 +364,6 @@ def pinhole_and_distortion(cam: Camera) -> Tuple[np.ndarray, np.ndarray]:
                     f"(colmap image_undistorter) or re-run COLMAP with one of those models")
 
 
-def K_matrix(fx, fy, cx, cy) -> np.ndarray:
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
 class Undistorter:
     """Remaps images of one camera (at the loaded size) onto a pinhole K (see the module doc).
     ``K`` is in the project's convention (pixel centres at +0.5); OpenCV's K has the centre of
@@ -519,12 +516,9 @@ def load_images(folder: str, images: List[Image], cam: Camera, factor: int, list
 
 # --------------------------------------------------------------------------- loader
 
-def load_colmap(args) -> Scene:
-    datadir = args.datadir
-    if not os.path.isdir(datadir):
-        raise UserError(f"datadir '{datadir}' does not exist (--datadir)")
-    if args.factor < 1:
-        raise UserError(f"--factor must be >= 1 (1: full-size images/), got {args.factor}")
+def registered_images(datadir: str) -> Tuple[Model, List[Image]]:
+    """The model in ``datadir/sparse/0`` and its images by name (the split order), each pose
+    checked here: a NaN or zero quaternion would otherwise only show up as NaN poses."""
     model = read_model(os.path.join(datadir, "sparse", "0"))
     if not model.images:
         raise UserError(f"'{model.files['images']}' lists no registered images")
@@ -532,57 +526,103 @@ def load_colmap(args) -> Scene:
     for img in images:
         if not (np.all(np.isfinite(img.qvec)) and np.all(np.isfinite(img.tvec)) and np.linalg.norm(img.qvec) > 0):
             raise UserError(f"'{model.files['images']}': image '{img.name}' has an invalid pose")
+    return model, images
+
+
+def checked_camera(model: Model, images: List[Image]) -> Tuple[Camera, np.ndarray, np.ndarray]:
+    """The images' one camera with its (fx, fy, cx, cy) and distortion (``pinhole_and_distortion``),
+    refused when its size or parameters could not make a valid K."""
     cam = shared_camera(model, images)
     intr, dist = pinhole_and_distortion(cam)
     if not np.all(np.isfinite(cam.params)) or min(intr[:2]) <= 0 or min(cam.width, cam.height) <= 0:
         raise UserError(f"'{model.files['cameras']}': camera {cam.id} has invalid size or parameters")
+    return cam, intr, dist
 
-    folder = image_folder(datadir, args.factor)
-    rgb = load_images(folder, images, cam, args.factor, model.files["images"])
+
+def load_undistorted(datadir: str, factor: int, model: Model, images: List[Image], cam: Camera,
+                     intr: np.ndarray, dist: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(N, H, W, 3) float32 images of ``images_<factor>/``, undistorted, and their float64 pinhole
+    K. The camera's intrinsics are first scaled to the loaded size: images_N is only about 1/N."""
+    rgb = load_images(image_folder(datadir, factor), images, cam, factor, model.files["images"])
     H, W = rgb.shape[1:3]
     sx, sy = W / cam.width, H / cam.height
-    undistort = Undistorter(K_matrix(intr[0] * sx, intr[1] * sy, intr[2] * sx, intr[3] * sy), dist, W, H)
-    rgb = np.stack([undistort(im) for im in rgb]).astype(np.float32)
+    K = intrinsics_matrix(intr[0] * sx, W, H, fy=intr[1] * sy, cx=intr[2] * sx, cy=intr[3] * sy, dtype=np.float64)
+    undistort = Undistorter(K, dist, W, H)
+    return np.stack([undistort(im) for im in rgb]).astype(np.float32), undistort.K
 
-    poses = np.stack([colmap_to_c2w(im.qvec, im.tvec) for im in images])         # OpenGL c2w
+
+def depth_range(model: Model, images: List[Image], poses: np.ndarray, cam: Camera,
+                intr: np.ndarray) -> Tuple[float, float]:
+    """(d_lo, d_hi): 1st and 99th percentile of the 3D points' depths in the cameras (percentiles,
+    so a few stray points do not set near/far), at the camera's own size and intrinsics."""
     w2c_cv = np.linalg.inv(poses @ OPENCV_TO_OPENGL)
-    depths = observation_depths(model, images, w2c_cv, cam.width, cam.height,
-                                K_matrix(intr[0], intr[1], intr[2], intr[3]))
+    K = intrinsics_matrix(intr[0], cam.width, cam.height, fy=intr[1], cx=intr[2], cy=intr[3], dtype=np.float64)
+    depths = observation_depths(model, images, w2c_cv, cam.width, cam.height, K)
     if len(depths) == 0:
         raise UserError(f"'{model.files['points3D']}': no 3D point lies in front of the cameras, so near/far "
                         f"cannot be set")
     d_lo, d_hi = np.percentile(depths, DEPTH_PERCENTILES)
+    return d_lo, d_hi
 
-    n_views = args.n_frames if args.n_frames > 0 else DEFAULT_VIEWS
-    forward = is_forward_facing(poses) and not args.spherify
+
+def normalising_transform(poses: np.ndarray, d_lo: float, forward: bool) -> Tuple[np.ndarray, float]:
+    """(rigid, scale) taking COLMAP's world to the scene's (module doc, Normalisation): LLFF's
+    recentring for forward-facing scenes, so the nearest content lies beyond NDC's near plane;
+    an up-aligned frame for inward-facing ones, so the cameras fill the unit ball."""
     if forward:
-        rigid, scale = np.linalg.inv(average_pose(poses)), 1.0 / (BD_FACTOR * d_lo)
-    else:
-        rigid = np.linalg.inv(up_frame(poses))
-        scale = 1.0 / max(np.linalg.norm((rigid @ poses)[:, :3, 3], axis=1).max(), 1e-12)
+        return np.linalg.inv(average_pose(poses)), 1.0 / (BD_FACTOR * d_lo)
+    rigid = np.linalg.inv(up_frame(poses))
+    return rigid, 1.0 / max(np.linalg.norm((rigid @ poses)[:, :3, 3], axis=1).max(), 1e-12)
+
+
+def near_far(bounds: np.ndarray, forward: bool, no_ndc: bool) -> Tuple[float, float, bool]:
+    """(near, far, ndc): NDC's [0, 1] for forward-facing scenes unless ``--no_ndc``, else the
+    depth range widened by NEAR_MARGIN / FAR_MARGIN so no content sits on a bound."""
+    if forward and not no_ndc:
+        return 0.0, 1.0, True
+    return float(NEAR_MARGIN * bounds[0, 0]), float(FAR_MARGIN * bounds[0, 1]), False
+
+
+def inward_bbox(poses: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(2, 3) float32 box for ``--occ_grid``: the camera centres joined with the 1st-99th
+    percentile box of the points (stray points would blow it up), padded by BBOX_PAD of its
+    largest side."""
+    boxes = [poses[:, :3, 3]]
+    if len(points):
+        boxes.append(np.percentile(points, DEPTH_PERCENTILES, axis=0))
+    lo, hi = np.min([b.min(0) for b in boxes], 0), np.max([b.max(0) for b in boxes], 0)
+    pad = BBOX_PAD * max(float((hi - lo).max()), 1e-6)
+    return np.stack([lo - pad, hi + pad]).astype(np.float32)
+
+
+def load_colmap(args) -> Scene:
+    """``--dataset_type colmap``: the scene in ``args.datadir`` (module doc)."""
+    datadir = args.datadir
+    if not os.path.isdir(datadir):
+        raise UserError(f"datadir '{datadir}' does not exist (--datadir)")
+    if args.factor < 1:
+        raise UserError(f"--factor must be >= 1 (1: full-size images/), got {args.factor}")
+    model, images = registered_images(datadir)
+    cam, intr, dist = checked_camera(model, images)
+    rgb, K = load_undistorted(datadir, args.factor, model, images, cam, intr, dist)
+    poses = np.stack([colmap_to_c2w(im.qvec, im.tvec) for im in images])         # OpenGL c2w
+    d_lo, d_hi = depth_range(model, images, poses, cam, intr)
+
+    forward = is_forward_facing(poses) and not args.spherify
+    rigid, scale = normalising_transform(poses, d_lo, forward)
     poses = rigid @ poses
     poses[:, :3, 3] *= scale
     bounds = np.array([[d_lo, d_hi]]) * scale
-    points = model.points @ rigid[:3, :3].T * scale + rigid[:3, 3] * scale
-    near, far = NEAR_MARGIN * bounds[0, 0], FAR_MARGIN * bounds[0, 1]
-    bbox, ndc = None, False
+    near, far, ndc = near_far(bounds, forward, args.no_ndc)
     if forward:
-        render_poses = spiral_path(poses, bounds, n_views)
-        ndc = not args.no_ndc
-        if ndc:
-            near, far = 0.0, 1.0
+        render_poses, bbox = spiral_path(poses, bounds, args.n_frames), None
     else:
-        render_poses = circle_path(poses, convergence_point(poses), n_views)
-        boxes = [poses[:, :3, 3]]
-        if len(points):
-            boxes.append(np.percentile(points, DEPTH_PERCENTILES, axis=0))
-        lo, hi = np.min([b.min(0) for b in boxes], 0), np.max([b.max(0) for b in boxes], 0)
-        pad = BBOX_PAD * max(float((hi - lo).max()), 1e-6)
-        bbox = np.stack([lo - pad, hi + pad]).astype(np.float32)
+        render_poses = circle_path(poses, convergence_point(poses), args.n_frames)
+        bbox = inward_bbox(poses, model.points @ rigid[:3, :3].T * scale + rigid[:3, 3] * scale)
 
     return Scene(name=os.path.basename(os.path.normpath(datadir)), images=rgb,
-                 poses=poses.astype(np.float32), K=undistort.K.astype(np.float32),
-                 near=float(near), far=float(far), splits=split_indices(len(rgb), args.llffhold),
+                 poses=poses.astype(np.float32), K=K.astype(np.float32),
+                 near=near, far=far, splits=split_indices(len(rgb), args.llffhold),
                  render_poses=render_poses.astype(np.float32), ndc=ndc, bbox=bbox,
                  extras={"bounds": bounds.astype(np.float32), "facing": "forward" if forward else "inward",
                          "camera_model": cam.model, "image_names": [im.name for im in images],

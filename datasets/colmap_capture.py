@@ -32,7 +32,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -206,12 +206,10 @@ def run_colmap(pycolmap, image_dir: str, names: List[str], work: str, matcher: s
 
 # --------------------------------------------------------------------------- the whole capture
 
-def process_capture(out: str, images: Optional[str] = None, video: Optional[str] = None, num_frames: int = 100,
-                    matcher: Optional[str] = None, min_registered: Optional[int] = None,
-                    camera_model: str = "SIMPLE_RADIAL", max_features: int = 8192,
-                    say: Callable[[str], None] = print) -> CaptureResult:
-    """Photos (``images``) or a ``video`` -> the COLMAP scene folder ``out`` (module doc)."""
-    start = time.perf_counter()
+def check_options(images: Optional[str], video: Optional[str], num_frames: int, matcher: Optional[str],
+                  camera_model: str, max_features: int) -> str:
+    """The matcher to use (sequential for video frames, else exhaustive), after refusing bad
+    options before anything is read or written."""
     if (images is None) == (video is None):
         raise UserError("give exactly one of --images DIR and --video FILE")
     matcher = matcher or ("sequential" if video is not None else "exhaustive")
@@ -221,79 +219,139 @@ def process_capture(out: str, images: Optional[str] = None, video: Optional[str]
         raise UserError(f"--camera_model must be one of {', '.join(SUPPORTED_MODELS)}, got '{camera_model}'")
     if num_frames < 3 or max_features < 1:
         raise UserError(f"--num_frames must be >= 3 and --max_features >= 1, got {num_frames}, {max_features}")
-    image_dir = os.path.join(out, "images")
-    in_place = images is not None and os.path.realpath(images) == os.path.realpath(image_dir)
+    return matcher
+
+
+def check_inputs(out: str, images: Optional[str], video: Optional[str], in_place: bool) -> Optional[List[str]]:
+    """The photos' names (None for a video), after checking the input exists and that no earlier
+    scene in ``out`` would be overwritten: all before anything is written."""
+    names = None
     if images is not None:
-        names = check_images(images)  # before anything is written
+        names = check_images(images)
     elif not os.path.isfile(video):
         raise UserError(f"video '{video}' does not exist (--video)")
-    for path in [os.path.join(out, "sparse")] + ([] if in_place else [image_dir]):
+    for path in [os.path.join(out, "sparse")] + ([] if in_place else [os.path.join(out, "images")]):
         if os.path.exists(path):
             raise UserError(f"'{path}' already exists; remove it or choose another --out")
-    pycolmap = import_pycolmap()
+    return names
+
+
+def make_workspace(out: str) -> Tuple[str, str]:
+    """(work, log_path): a temporary folder inside ``out`` (one file system, so results move in
+    with os.replace) and an emptied colmap.log, so the log holds this run only."""
     try:
         os.makedirs(out, exist_ok=True)
         work = tempfile.mkdtemp(prefix=".process_data_", dir=out)
         log_path = os.path.join(out, "colmap.log")
-        open(log_path, "w").close()  # this run's log only
+        open(log_path, "w").close()
     except OSError as err:
         raise UserError(f"cannot write into '{out}': {err.strerror}") from None
+    return work, log_path
+
+
+def gather_images(images: Optional[str], video: Optional[str], names: Optional[List[str]], folder: str,
+                  num_frames: int, log_path: str, say: Callable[[str], None]) -> List[str]:
+    """Copy the photos, or extract the video's frames, into the new ``folder`` (in the work
+    folder, so a failed run leaves no images/ behind); their names."""
+    os.makedirs(folder)
+    if images is not None:
+        say(f"copying {len(names)} images from '{images}'")
+        for name in names:
+            shutil.copy2(os.path.join(images, name), os.path.join(folder, name))
+        return names
+    with output_to(log_path):  # FFmpeg's own messages
+        names = extract_frames(video, folder, num_frames)
+    say(f"extracted {len(names)} frames from '{video}'")
+    return names
+
+
+def registrations_needed(n: int, min_registered: Optional[int]) -> int:
+    """``min_registered``, by default half the images and at least 3 (fewer would make a scene
+    too thin to train on); an error for fewer than 3 images, which SfM cannot use."""
+    if n < 3:
+        raise UserError(f"{n} image(s) found; structure from motion needs at least 3")
+    need = max(3, math.ceil(n / 2)) if min_registered is None else min_registered
+    if not 1 <= need <= n:
+        raise UserError(f"--min_registered must be between 1 and the number of images ({n}), got {need}")
+    return need
+
+
+def check_registered(rec, names: List[str], need: int, log_path: str) -> Tuple[List[str], List[str]]:
+    """(registered, unregistered) names; too few registered is an error naming the others."""
+    registered = sorted(rec.image(i).name for i in rec.reg_image_ids()) if rec is not None else []
+    unregistered = sorted(set(names) - set(registered))
+    if len(registered) < need:
+        raise UserError(f"only {len(registered)} of {len(names)} images registered (at least {need} needed, "
+                        f"--min_registered); unregistered: {name_list(unregistered)}; the images may "
+                        f"overlap too little or lack texture (log: {log_path})")
+    return registered, unregistered
+
+
+def move_into_place(rec, work: str, colmap_images: str, out: str, in_place: bool) -> None:
+    """Write the model, then move images/, sparse/0/ and database.db from ``work`` into ``out``:
+    only a successful run leaves a scene there."""
+    sparse_tmp = os.path.join(work, "model")
+    os.makedirs(sparse_tmp)
+    rec.write(sparse_tmp)
+    if not in_place:
+        os.replace(colmap_images, os.path.join(out, "images"))
+    os.makedirs(os.path.join(out, "sparse"))
+    os.replace(sparse_tmp, os.path.join(out, "sparse", "0"))
+    os.replace(os.path.join(work, "database.db"), os.path.join(out, "database.db"))
+
+
+def write_downscales(image_dir: str, out: str, width: int, height: int) -> None:
+    """images_2/, images_4/, images_8/ (rebuilt, so never stale), skipping a factor larger than
+    the smaller image side."""
+    for factor in DOWNSCALES:
+        folder = os.path.join(out, f"images_{factor}")
+        if min(width, height) < factor:
+            continue
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+        minify(image_dir, folder, factor)
+
+
+def report(result: CaptureResult, image_dir: str, say: Callable[[str], None]) -> None:
+    """The summary: how many images registered and how well, which did not, what was written."""
+    say(f"registered {len(result.registered)}/{result.n_images} images; mean reprojection error "
+        f"{result.mean_reprojection_error:.3f} px; {result.n_points} 3D points; camera {result.camera}")
+    if result.unregistered:
+        say(f"not registered (kept in images/, not loaded for training): {name_list(result.unregistered)}")
+    say(f"wrote {image_dir}/, {os.path.join(result.scene, 'sparse', '0')}/, "
+        f"{', '.join(f'images_{f}/' for f in DOWNSCALES)} in {result.seconds:.1f} s")
+
+
+def process_capture(out: str, images: Optional[str] = None, video: Optional[str] = None, num_frames: int = 100,
+                    matcher: Optional[str] = None, min_registered: Optional[int] = None,
+                    camera_model: str = "SIMPLE_RADIAL", max_features: int = 8192,
+                    say: Callable[[str], None] = print) -> CaptureResult:
+    """Photos (``images``) or a ``video`` -> the COLMAP scene folder ``out`` (module doc)."""
+    start = time.perf_counter()
+    matcher = check_options(images, video, num_frames, matcher, camera_model, max_features)
+    image_dir = os.path.join(out, "images")
+    in_place = images is not None and os.path.realpath(images) == os.path.realpath(image_dir)
+    names = check_inputs(out, images, video, in_place)
+    pycolmap = import_pycolmap()
+    work, log_path = make_workspace(out)
     try:
-        if in_place:
-            colmap_images = image_dir
-        else:
-            colmap_images = os.path.join(work, "images")
-            os.makedirs(colmap_images)
-            if images is not None:
-                say(f"copying {len(names)} images from '{images}'")
-                for name in names:
-                    shutil.copy2(os.path.join(images, name), os.path.join(colmap_images, name))
-            else:
-                with output_to(log_path):  # FFmpeg's own messages
-                    names = extract_frames(video, colmap_images, num_frames)
-                say(f"extracted {len(names)} frames from '{video}'")
-        n = len(names)
-        if n < 3:
-            raise UserError(f"{n} image(s) found; structure from motion needs at least 3")
-        need = max(3, math.ceil(n / 2)) if min_registered is None else min_registered
-        if not 1 <= need <= n:
-            raise UserError(f"--min_registered must be between 1 and the number of images ({n}), got {need}")
-        rec = run_colmap(pycolmap, colmap_images, names, work, matcher, camera_model, max_features, log_path, say)
-        registered = sorted(rec.image(i).name for i in rec.reg_image_ids()) if rec is not None else []
-        unregistered = sorted(set(names) - set(registered))
-        if len(registered) < need:
-            raise UserError(f"only {len(registered)} of {n} images registered (at least {need} needed, "
-                            f"--min_registered); unregistered: {name_list(unregistered)}; the images may "
-                            f"overlap too little or lack texture (log: {log_path})")
-        sparse_tmp = os.path.join(work, "model")
-        os.makedirs(sparse_tmp)
-        rec.write(sparse_tmp)
+        colmap_images = image_dir if in_place else os.path.join(work, "images")
         if not in_place:
-            os.replace(colmap_images, image_dir)
-        os.makedirs(os.path.join(out, "sparse"))
-        os.replace(sparse_tmp, os.path.join(out, "sparse", "0"))
-        os.replace(os.path.join(work, "database.db"), os.path.join(out, "database.db"))
+            names = gather_images(images, video, names, colmap_images, num_frames, log_path, say)
+        need = registrations_needed(len(names), min_registered)
+        rec = run_colmap(pycolmap, colmap_images, names, work, matcher, camera_model, max_features, log_path, say)
+        registered, unregistered = check_registered(rec, names, need, log_path)
+        move_into_place(rec, work, colmap_images, out, in_place)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     cam = rec.cameras[rec.image(rec.reg_image_ids()[0]).camera_id]
     params = ", ".join(f"{v:.6g}" for v in cam.params)
     camera = f"{cam.model.name} {cam.width}x{cam.height} [{params}] ({cam.params_info})"
-    for factor in DOWNSCALES:
-        folder = os.path.join(out, f"images_{factor}")
-        if min(cam.width, cam.height) < factor:
-            continue
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        minify(image_dir, folder, factor)
-    result = CaptureResult(scene=out, n_images=n, registered=registered, unregistered=unregistered,
+    write_downscales(image_dir, out, cam.width, cam.height)
+    result = CaptureResult(scene=out, n_images=len(names), registered=registered, unregistered=unregistered,
                            mean_reprojection_error=float(rec.compute_mean_reprojection_error()),
                            n_points=int(rec.num_points3D()), camera=camera,
                            seconds=time.perf_counter() - start)
-    say(f"registered {len(registered)}/{n} images; mean reprojection error "
-        f"{result.mean_reprojection_error:.3f} px; {result.n_points} 3D points; camera {camera}")
-    if unregistered:
-        say(f"not registered (kept in images/, not loaded for training): {name_list(unregistered)}")
-    say(f"wrote {image_dir}/, {os.path.join(out, 'sparse', '0')}/, "
-        f"{', '.join(f'images_{f}/' for f in DOWNSCALES)} in {result.seconds:.1f} s")
+    report(result, image_dir, say)
     return result

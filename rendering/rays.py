@@ -13,15 +13,23 @@ import numpy as np
 import torch
 
 
-def intrinsics_matrix(focal: float, W: int, H: int) -> np.ndarray:
-    """(3, 3) float32 pinhole intrinsics [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] (what loaders put in Scene.K).
+def intrinsics_matrix(focal: float, W: float, H: float, *, fy: "float | None" = None,
+                      cx: "float | None" = None, cy: "float | None" = None, dtype=np.float32) -> np.ndarray:
+    """(3, 3) pinhole intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], the one builder of K.
+
+    fx = ``focal``; by default fy = fx and the principal point is the image centre (W/2, H/2),
+    as the Blender, LLFF and demo loaders need (Scene.K is float32). COLMAP cameras pass their
+    own ``fy``, ``cx``, ``cy`` and float64 (their K feeds OpenCV undistortion and depth maths).
 
     Pixel coordinates are continuous: pixel (column i, row j) covers [i, i + 1) x [j, j + 1),
     so its centre is (i + 0.5, j + 0.5) and the principal point (W/2, H/2) is the centre of the
     image (for odd W or H, the centre of the middle pixel). ``camera_directions`` adds the
     0.5, so the rays go through pixel centres. (nerf-pytorch samples pixel corners instead.)
     """
-    return np.array([[focal, 0, W / 2], [0, focal, H / 2], [0, 0, 1]], dtype=np.float32)
+    fy = focal if fy is None else fy
+    cx = W / 2 if cx is None else cx
+    cy = H / 2 if cy is None else cy
+    return np.array([[focal, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=dtype)
 
 
 def scale_intrinsics(K: torch.Tensor, factor: float) -> torch.Tensor:
