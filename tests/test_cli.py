@@ -1,17 +1,15 @@
 """Bad input through the real command line: one clear line on stderr, non-zero exit."""
 import json
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_script
 
 
-def run(*args, cwd=ROOT):
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def run(*args):
+    """(exit code, stderr) of ``python *args`` run from the repository root."""
+    proc = run_script(*args, check=False, timeout=120)
     return proc.returncode, proc.stderr.strip()
 
 
@@ -95,19 +93,16 @@ def test_eval_without_checkpoint(tmp_path):
     assert_one_line_error(code, err, "no checkpoint", str(run_dir))
 
 
-def test_nerf_pytorch_config_file_parses():
+def test_nerf_pytorch_config_file_parses(tmp_path):
     """A config written for nerf-pytorch (its lego/fern files) is accepted unchanged."""
     from utils.config import build_parser, parse_args
     text = ("expname = blender_paper_lego\nbasedir = ./logs\ndatadir = ./data/nerf_synthetic/lego\n"
             "dataset_type = blender\nno_batching = True\nuse_viewdirs = True\nwhite_bkgd = True\n"
             "lrate_decay = 500\nN_samples = 64\nN_importance = 128\nN_rand = 1024\nprecrop_iters = 500\n"
             "precrop_frac = 0.5\nhalf_res = True\n")
-    path = ROOT / "tests" / "_nerf_pytorch_lego.txt"
-    try:
-        path.write_text(text)
-        args = parse_args(build_parser(), ["--config", str(path)])
-    finally:
-        path.unlink()
+    path = tmp_path / "lego.txt"
+    path.write_text(text)
+    args = parse_args(build_parser(), ["--config", str(path)])
     assert args.no_batching and args.half_res and args.N_importance == 128 and args.lrate_decay == 500
 
 

@@ -1,8 +1,7 @@
 """compare.py on tiny demo-scene runs: the table's numbers are the runs' own, every figure is readable."""
 import csv
 import json
-import subprocess
-import sys
+import re
 from argparse import Namespace
 
 import imageio.v2 as imageio
@@ -10,17 +9,12 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import compare
-import eval as eval_script
-import train as train_script
-from tests.conftest import ROOT
-from utils.errors import UserError
+from tests.conftest import run_script, tiny_args
 
 RES = 16
-TINY = ["--dataset_type", "demo", "--demo_res", str(RES), "--white_bkgd", "--netdepth", "2", "--netwidth", "32",
-        "--skips", "--N_samples", "8", "--N_importance", "0", "--N_rand", "64", "--lrate", "5e-3",
-        "--i_print", "10", "--i_img", "10", "--i_weights", "0", "--i_testset", "0", "--i_video", "0",
-        "--n_frames", "3"]
+# coarse network only, no view directions, no skip
+TINY = tiny_args(RES, use_viewdirs=None, netdepth_fine=None, netwidth_fine=None, netwidth=32, skips=[],
+                 N_samples=8, N_importance=0, N_rand=64, i_img=10, i_weights=0, n_frames=3)
 RUNS = [("relu", 0), ("relu", 1), ("sin", 0)]
 
 
@@ -28,7 +22,7 @@ def train_run(base, activation, seed, n_iters=30):
     name = f"demo_{activation}_s{seed}"
     argv = ["--basedir", str(base), "--expname", name, "--activation", activation, "--seed", str(seed),
             "--N_iters", str(n_iters)] + TINY
-    assert train_script.main(argv) == 0
+    run_script("train.py", *argv)
     return base / name
 
 
@@ -38,7 +32,7 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     dirs = [train_run(base, act, seed) for act, seed in RUNS]
     for run in dirs[:2]:
-        assert eval_script.main(["--run", str(run)]) == 0
+        run_script("eval.py", "--run", run)
     return dirs
 
 
@@ -79,7 +73,7 @@ def check_readable_outputs(out, n_views, n_runs):
 @pytest.mark.slow
 def test_compare_report_matches_run_files(runs, tmp_path):
     out = tmp_path / "cmp"
-    assert compare.main([str(r) for r in runs] + ["--out", str(out)]) == 0
+    run_script("compare.py", *runs, "--out", out)
     assert (runs[2] / "eval_0000030" / "metrics.json").exists()  # the missing eval was run
     expected = {r.name: expected_run(r) for r in runs}
     rows = {(row["kind"], row["name"]): row for row in read_csv(out / "summary.csv")}
@@ -124,7 +118,7 @@ def check_ground_truth_panel(out, run):
 def test_no_eval_lists_missing_eval(runs, tmp_path):
     unevaluated = train_run(tmp_path, "cos", 0, n_iters=10)
     out = tmp_path / "cmp"
-    assert compare.main([str(runs[0]), str(unevaluated), "--out", str(out), "--no_eval"]) == 0
+    run_script("compare.py", runs[0], unevaluated, "--out", out, "--no_eval")
     assert not list(unevaluated.glob("eval_*"))
     row = {r["name"]: r for r in read_csv(out / "summary.csv") if r["kind"] == "run"}["demo_cos_s0"]
     assert row["eval"] == "missing eval" and row["test_psnr"] == "" and number(row["steps"]) == 10
@@ -137,15 +131,25 @@ def test_no_eval_lists_missing_eval(runs, tmp_path):
 
 def test_not_a_run_is_a_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="empty.*not a run directory"):
-        compare.compare([str(tmp_path / "empty")], str(tmp_path / "out"))
-    proc = subprocess.run([sys.executable, "compare.py", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = run_script("compare.py", tmp_path / "empty", "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert re.search("empty.*not a run directory", proc.stderr), proc.stderr
+    assert not (tmp_path / "out").exists()
+    proc = run_script("compare.py", tmp_path / "nothing", "--out", tmp_path / "o", check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "nothing" in proc.stderr, proc.stderr
     assert not (tmp_path / "o").exists()
 
 
-def test_best_crop_finds_where_runs_differ():
+@pytest.fixture
+def compare_helpers():
+    """compare.py's pure figure helpers (best_crop, crop_box, nice_ticks), imported in-process:
+    no command line exposes them (they belong in a non-script module; then import that)."""
+    import compare
+    return compare
+
+
+def test_best_crop_finds_where_runs_differ(compare_helpers):
+    compare = compare_helpers
     a = np.zeros((32, 40, 3), np.float32)
     b = a.copy()
     b[20:26, 9:15] = 1.0  # the runs differ only here
@@ -153,7 +157,8 @@ def test_best_crop_finds_where_runs_differ():
     assert compare.crop_box((38, 30, 8), [a, b], None, (32, 40)) == (32, 24, 8)  # clipped into the image
 
 
-def test_nice_ticks_cover_the_range():
+def test_nice_ticks_cover_the_range(compare_helpers):
+    compare = compare_helpers
     ticks = compare.nice_ticks(3.2, 27.9)
     assert ticks[0] <= 3.2 and ticks[-1] >= 27.9 and 4 <= len(ticks) <= 8
     assert np.allclose(np.diff(ticks), ticks[1] - ticks[0])

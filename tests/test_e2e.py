@@ -1,6 +1,6 @@
-"""End to end on the built-in demo scene: train, resume, interrupt, evaluate."""
+"""End to end on the built-in demo scene: train, resume, interrupt, evaluate (train.py and
+eval.py run as a user runs them: subprocesses from the repository root)."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -8,16 +8,13 @@ import time
 
 import imageio.v2 as imageio
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import eval as eval_script
-import train as train_script
-from tests.conftest import ROOT
+from tests.conftest import GRID, ROOT, run_script, tiny_args
+from utils.errors import EXIT_INTERRUPTED
 
-TINY = ["--dataset_type", "demo", "--demo_res", "24", "--white_bkgd", "--use_viewdirs",
-        "--netdepth", "2", "--netwidth", "64", "--netdepth_fine", "2", "--netwidth_fine", "64",
-        "--N_samples", "16", "--N_importance", "16", "--N_rand", "256", "--lrate", "5e-3",
-        "--i_print", "10", "--i_img", "100", "--i_testset", "0", "--i_video", "0", "--n_frames", "4"]
+TINY = tiny_args(24)
 
 
 def scalars(run_dir, tag):
@@ -29,7 +26,7 @@ def scalars(run_dir, tag):
 @pytest.mark.slow
 def test_train_resume_and_eval(tmp_path):
     base = ["--basedir", str(tmp_path), "--expname", "tiny"] + TINY
-    assert train_script.main(base + ["--N_iters", "150", "--i_weights", "100"]) == 0
+    run_script("train.py", *base, "--N_iters", "150", "--i_weights", "100")
     run = tmp_path / "tiny"
     assert (run / "config.txt").exists() and (run / "ckpt_0000150.pt").exists()
     psnr = scalars(run, "train/psnr")
@@ -38,13 +35,13 @@ def test_train_resume_and_eval(tmp_path):
         EventAccumulator(str(run)).Reload().Tags()["scalars"])
 
     # resume continues from the saved step
-    assert train_script.main(base + ["--N_iters", "170", "--i_weights", "100"]) == 0
+    run_script("train.py", *base, "--N_iters", "170", "--i_weights", "100")
     state = json.loads((run / "train_state.json").read_text())
     assert state["step"] == 170 and (run / "ckpt_0000170.pt").exists()
     steps = [s for s, _ in scalars(run, "train/psnr")]
     assert steps[-1] == 170 and 150 < max(s for s in steps if s > 150)
 
-    assert eval_script.main(["--run", str(run), "--render_factor", "2"]) == 0
+    run_script("eval.py", "--run", run, "--render_factor", "2")
     out = run / "eval_0000170"
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "activation",
@@ -60,22 +57,38 @@ def test_train_resume_and_eval(tmp_path):
     assert len(path) == 4 and path[0].shape[:2] == (12, 24)  # rgb | depth at 1/2 resolution
 
 
-def test_resume_is_exact(tmp_path):
-    """10 steps in one go equal 5 + 5 with a checkpoint in between (models and RNG restored)."""
-    import torch
-    args = TINY + ["--N_rand", "64", "--i_img", "0", "--i_weights", "0", "--demo_res", "16"]
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "a", "--N_iters", "10"] + args) == 0
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "5"] + args) == 0
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "10"] + args) == 0
+RESUME_ARGS = {
+    "no_grid": tiny_args(16, N_rand=64, i_img=0, i_weights=0),
+    # the occupancy tests' smaller run, with a grid updated every 2 steps after 2 warm-up updates
+    "grid": tiny_args(16, netwidth=32, netwidth_fine=32, i_print=50, i_img=0, i_weights=0, n_frames=None,
+                      **{**GRID, "occ_update_every": 2, "occ_warmup": 2}, N_rand=64),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RESUME_ARGS))
+def test_resume_is_exact(tmp_path, variant):
+    """10 steps in one go equal 5 + 5 with a checkpoint in between: models, grid and RNG restored."""
+    args = RESUME_ARGS[variant]
+    run_script("train.py", "--basedir", tmp_path, "--expname", "a", "--N_iters", "10", *args)
+    run_script("train.py", "--basedir", tmp_path, "--expname", "b", "--N_iters", "5", *args)
+    run_script("train.py", "--basedir", tmp_path, "--expname", "b", "--N_iters", "10", *args)
     a = torch.load(tmp_path / "a" / "ckpt_0000010.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "ckpt_0000010.pt", weights_only=True)
     for k, v in a["models"]["coarse"].items():
         assert torch.equal(v, b["models"]["coarse"][k]), k
+    for k, v in a["models"]["fine"].items():
+        assert torch.equal(v, b["models"]["fine"][k]), k
     assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
+    if variant == "grid":
+        for k, v in a["occupancy"].items():
+            assert torch.equal(v, b["occupancy"][k]), k
+    else:
+        assert a["occupancy"] is None and b["occupancy"] is None
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_checkpoint_and_exits_zero(tmp_path):
+def test_ctrl_c_saves_checkpoint_and_exits_interrupted(tmp_path):
+    """Ctrl-C: a checkpoint, and the exit code that says "run the same command to resume"."""
     cmd = [sys.executable, "train.py", "--basedir", str(tmp_path), "--expname", "int", "--N_iters", "100000",
            "--i_weights", "0"] + TINY
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -85,7 +98,7 @@ def test_ctrl_c_saves_checkpoint_and_exits_zero(tmp_path):
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == EXIT_INTERRUPTED == 75, out
     ckpts = list((tmp_path / "int").glob("ckpt_*.pt"))
     assert len(ckpts) == 1 and "interrupted" in out
     assert not list((tmp_path / "int").glob(".tmp_*"))

@@ -1,6 +1,4 @@
 """The MLP: layout, skip connection, view-independence of density, the field wrapper."""
-import types
-
 import pytest
 import torch
 
@@ -32,10 +30,13 @@ def test_no_viewdirs_single_head_and_trailing_skip_ignored():
 
 
 def test_field_encodes_and_chunks_identically():
-    args = types.SimpleNamespace(i_embed=0, multires=10, multires_views=4, use_viewdirs=True, activation="sin",
-                                 dir_activation="relu", first_omega0=30.0, omega0=30.0, siren_init=True,
-                                 netdepth=3, netwidth=32, netdepth_fine=2, netwidth_fine=16, skips=[1],
-                                 netchunk=7, N_importance=4)
+    from utils.config import build_parser, parse_args
+    # the parsed config (build_fields reads every field option); PyTorch's default density bias
+    args = parse_args(build_parser(), [])
+    vars(args).update(i_embed=0, multires=10, multires_views=4, use_viewdirs=True, activation="sin",
+                      dir_activation="relu", first_omega0=30.0, omega0=30.0, siren_init=True,
+                      netdepth=3, netwidth=32, netdepth_fine=2, netwidth_fine=16, skips=[1],
+                      netchunk=7, N_importance=4, sigma_bias_init="default")
     coarse, fine = build_fields(args, torch.Generator().manual_seed(0))
     assert coarse.mlp.pts_linears[0].linear.in_features == 63
     assert coarse.mlp.views_linear.nonlinearity(torch.tensor(-1.0), 1.0) == 0  # relu dir branch

@@ -6,28 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-import eval as eval_script
-import train as train_script
-from bench import quality_at_budget, throughput
 from datasets import demo
 from datasets.batching import CameraViews
 from datasets import load_scene
 from models import build_fields
-from tests.conftest import ROOT
+from tests.conftest import GRID as GRID_OPTIONS, ROOT, cli_args, run_script, tiny_args
 from tests.test_render import slab_field
 from utils.checkpoint import load_checkpoint
 from utils.config import build_parser, parse_args
 from utils.errors import UserError
 from runs.evaluation import render_image
+from runs.training import Trainer, load_trained
 from utils.metrics import psnr
 from rendering.occupancy import OccupancyGrid, build_grid
 from rendering.renderer import RayBundle, RenderOptions, alive_samples, render_rays
 
-TINY = ["--dataset_type", "demo", "--demo_res", "16", "--white_bkgd", "--use_viewdirs",
-        "--netdepth", "2", "--netwidth", "32", "--netdepth_fine", "2", "--netwidth_fine", "32",
-        "--N_samples", "16", "--N_importance", "16", "--N_rand", "256", "--lrate", "5e-3",
-        "--i_print", "50", "--i_img", "0", "--i_testset", "0", "--i_video", "0", "--i_weights", "0"]
-GRID = ["--occ_grid", "--occ_res", "24", "--occ_update_every", "5", "--occ_warmup", "4", "--occ_decay", "0.8"]
+TINY = tiny_args(16, netwidth=32, netwidth_fine=32, i_print=50, i_img=0, i_weights=0, n_frames=None)
+GRID = cli_args(GRID_OPTIONS)
 
 
 def args_of(extra=()):
@@ -170,7 +165,7 @@ def test_grid_never_marks_demo_geometry_empty():
 def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("occ")
     argv = ["--basedir", str(base), "--expname", "g", "--N_iters", "150"] + TINY + GRID
-    assert train_script.main(argv) == 0
+    run_script("train.py", *argv)
     return argv, base / "g" / "ckpt_0000150.pt"
 
 
@@ -184,10 +179,10 @@ def test_trained_grid_render_agrees_with_bbox_only_render(trained):
     argv, ckpt = trained
     args = parse_args(build_parser(), argv)
     device = torch.device("cpu")
-    coarse, fine, step = eval_script.load_fields(args, str(ckpt), device)
     scene = load_scene(args)
+    trained = load_trained(args, str(ckpt), device, scene.bbox)
+    coarse, fine, grid, step = trained.coarse, trained.fine, trained.grid, trained.step
     rays = CameraViews(scene, args.white_bkgd, device)
-    grid = eval_script.load_grid(args, str(ckpt), scene.bbox, coarse, device)
     assert step == 150 and grid.updates == 30 and grid.occupied_fraction() < 0.9
     full = OccupancyGrid(scene.bbox, resolution=1)
     opts_grid = RenderOptions.from_args(args, False, grid)
@@ -205,7 +200,7 @@ def test_checkpoint_round_trip(trained, tmp_path):
     occ = state["occupancy"]
     assert all(isinstance(v, torch.Tensor) for v in occ.values())
     args = parse_args(build_parser(), argv)
-    t = train_script.Trainer(args, torch.device("cpu"), demo.BBOX)
+    t = Trainer(args, torch.device("cpu"), demo.BBOX)
     assert bool(t.grid.binary.all())  # fresh
     t.load(str(ckpt))
     assert torch.equal(t.grid.density, occ["density"]) and torch.equal(t.grid.binary, occ["binary"])
@@ -223,26 +218,12 @@ def test_checkpoint_round_trip(trained, tmp_path):
 
 def test_eval_uses_the_checkpoint_grid(trained, tmp_path):
     argv, ckpt = trained
-    assert eval_script.main(["--run", str(ckpt.parent), "--no_path", "--outdir", str(tmp_path / "ev")]) == 0
+    run_script("eval.py", "--run", ckpt.parent, "--no_path", "--outdir", tmp_path / "ev")
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     grid = OccupancyGrid(demo.BBOX, resolution=24)
     grid.load_state_dict(load_checkpoint(str(ckpt))["occupancy"])
     assert metrics["occupied_fraction"] == grid.occupied_fraction() < 0.9
     assert metrics["psnr"] > 12
-
-
-def test_resume_with_grid_is_exact(tmp_path):
-    """10 steps in one go equal 5 + 5 with a checkpoint in between: grid and RNG restored."""
-    args = TINY + GRID + ["--N_rand", "64", "--occ_update_every", "2", "--occ_warmup", "2"]
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "a", "--N_iters", "10"] + args) == 0
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "5"] + args) == 0
-    assert train_script.main(["--basedir", str(tmp_path), "--expname", "b", "--N_iters", "10"] + args) == 0
-    a = torch.load(tmp_path / "a" / "ckpt_0000010.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "ckpt_0000010.pt", weights_only=True)
-    for k, v in a["occupancy"].items():
-        assert torch.equal(v, b["occupancy"][k]), k
-    for k, v in a["models"]["fine"].items():
-        assert torch.equal(v, b["models"]["fine"][k]), k
 
 
 def test_grid_needs_a_bounding_box_and_valid_options():
@@ -257,8 +238,8 @@ def test_grid_needs_a_bounding_box_and_valid_options():
 # ---------------------------------------------------------------- (5) bench scripts
 def test_throughput_bench_writes_json(tmp_path):
     out = tmp_path / "t.json"
-    assert throughput.main(TINY + GRID + ["--N_rand", "64", "--steps", "2", "--warmup", "1", "--peak_n", "128",
-                                          "--render_res", "8", "--threads", "1", "--json", str(out)]) == 0
+    run_script("-m", "bench.throughput", *TINY, *GRID, "--N_rand", "64", "--steps", "2", "--warmup", "1",
+               "--peak_n", "128", "--render_res", "8", "--threads", "1", "--json", out)
     result = json.loads(out.read_text())
     for key in ("rays_per_sec", "mlp_samples_per_sec", "render_seconds_per_image", "peak_memory_mb",
                 "mlp_gflops", "matmul_peak_gflops", "mlp_pct_of_peak", "samples_per_ray", "config"):
@@ -269,8 +250,8 @@ def test_throughput_bench_writes_json(tmp_path):
 
 def test_quality_at_budget_runs_on_demo(tmp_path):
     out = tmp_path / "q.json"
-    assert quality_at_budget.main(["--config", str(ROOT / "configs" / "demo.txt")] + TINY + GRID + [
-        "--budget", "1.5", "--eval_every", "0.5", "--threads", "1", "--json", str(out)]) == 0
+    run_script("-m", "bench.quality_at_budget", "--config", ROOT / "configs" / "demo.txt", *TINY, *GRID,
+               "--budget", "1.5", "--eval_every", "0.5", "--threads", "1", "--json", out)
     result = json.loads(out.read_text())
     assert set(result) >= {"final_psnr", "curve", "steps", "config"}
     assert result["steps"] > 0 and len(result["curve"]) >= 2
