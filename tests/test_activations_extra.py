@@ -1,5 +1,5 @@
 """gauss, wire and finer: init statistics, real NeRF outputs, FINER's detached factor,
-NeRF forward/backward per branch, the recipe configs and fit_image.py."""
+NeRF forward/backward per branch, the recipe configs and fit_image.py (runs/image_fit.py)."""
 import glob
 import math
 import os
@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
-import fit_image
 from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer
 from models.nerf import FieldOptions, NeRF, build_field
+from runs import image_fit
+from tests.conftest import run_script
 from utils.config import build_parser, parse_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -190,7 +191,7 @@ def test_recipe_settings():
     assert [cfg(f"lego_{n}.txt").activation for n in NEW] == NEW
 
 
-# ------------------------------------------------------------------ fit_image.py
+# ------------------------------------------------------------------ fit_image.py, runs/image_fit.py
 def small_image(n=32):
     t = torch.linspace(-1, 1, n)
     yy, xx = torch.meshgrid(t, t, indexing="ij")
@@ -198,15 +199,15 @@ def small_image(n=32):
     return img.clamp(0, 1)[..., None].numpy()
 
 
-@pytest.mark.parametrize("name", list(fit_image.SETTINGS))
+@pytest.mark.parametrize("name", list(image_fit.SETTINGS))
 def test_fit_image_psnr_rises_with_steps(name):
     image = small_image()
-    model = fit_image.build_model(name, 1, width=32, depth=2, seed=0)
-    r = fit_image.fit(model, image, steps=40, lr=fit_image.SETTINGS[name].lr, log_steps=[0, 20, 40])
+    model = image_fit.build_model(name, 1, width=32, depth=2, seed=0)
+    r = image_fit.fit(model, image, steps=40, lr=image_fit.SETTINGS[name].lr, log_steps=[0, 20, 40])
     p = r["psnr"]
     assert p[40] > p[20] > p[0], p
     assert p[40] > p[0] + 0.5, p
-    grad, lap = fit_image.derivatives(model, image.shape[0])
+    grad, lap = image_fit.derivatives(model, image.shape[0])
     assert grad.shape == lap.shape == image.shape[:2]
     assert torch.isfinite(torch.from_numpy(grad)).all() and torch.isfinite(torch.from_numpy(lap)).all()
 
@@ -214,11 +215,11 @@ def test_fit_image_psnr_rises_with_steps(name):
 def test_relu_without_encoding_stays_below_siren_on_cameraman():
     """SIREN's qualitative claim (its Fig. 1): at equal steps a ReLU MLP on raw coordinates
     fits the cameraman far worse than a SIREN."""
-    image = fit_image.load_image(None, 64)
+    image = image_fit.load_image(None, 64)
     result = {}
     for name in ("relu", "sin"):
-        model = fit_image.build_model(name, 1, width=64, depth=3, seed=0)
-        result[name] = fit_image.fit(model, image, 100, fit_image.SETTINGS[name].lr, [100])["psnr"][100]
+        model = image_fit.build_model(name, 1, width=64, depth=3, seed=0)
+        result[name] = image_fit.fit(model, image, 100, image_fit.SETTINGS[name].lr, [100])["psnr"][100]
     assert result["relu"] + 3 < result["sin"], result
 
 
@@ -228,8 +229,9 @@ def test_fit_image_cli_writes_outputs_and_rejects_bad_input(tmp_path):
     out = tmp_path / "out"
     rgb = (np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "rgb.png"), rgb)
-    rc = fit_image.main(["--image", str(tmp_path / "rgb.png"), "--size", "16", "--steps", "4", "--log_every", "2",
-                         "--width", "16", "--depth", "2", "--settings", "sin", "wire", "--out", str(out)])
+    rc = run_script("fit_image.py", "--image", tmp_path / "rgb.png", "--size", "16", "--steps", "4", "--log_every", "2",
+                    "--width", "16", "--depth", "2", "--settings", "sin", "wire", "--out", out, check=False,
+                    env={"OMP_NUM_THREADS": "1"}).returncode
     assert rc == 0
     figure = cv2.imread(str(out / "figure.png"))
     assert figure is not None and figure.shape[1] > 3 * 256  # ground truth + 2 settings
@@ -253,7 +255,7 @@ def test_fit_image_loads_rgb_and_gray_files(tmp_path):
     rgb[..., 2] = 255  # red in BGR
     cv2.imwrite(str(tmp_path / "rgb.png"), rgb)
     cv2.imwrite(str(tmp_path / "gray.png"), rgb[..., 0] + 128)
-    img = fit_image.load_image(str(tmp_path / "rgb.png"), 8)
+    img = image_fit.load_image(str(tmp_path / "rgb.png"), 8)
     assert img.shape == (8, 8, 3) and np.allclose(img[..., 0], 1) and np.allclose(img[..., 1:], 0)
-    gray = fit_image.load_image(str(tmp_path / "gray.png"), 0)
+    gray = image_fit.load_image(str(tmp_path / "gray.png"), 0)
     assert gray.shape == (30, 30, 1) and np.allclose(gray, 128 / 255)
