@@ -44,12 +44,8 @@ def config(tmp_path):
 
 @pytest.fixture
 def sweep_internals():
-    """The sweep logic in-process, for what sweep.py's command line cannot show (see the module
-    doc): runs/sweep.py where it lives there, else the script itself."""
-    try:
-        from runs import sweep
-    except ImportError:
-        import sweep
+    """The sweep logic (runs/sweep.py) in-process, for what sweep.py's command line cannot show."""
+    from runs import sweep
     return sweep
 
 
