@@ -3,9 +3,13 @@
     python compare.py logs/sweep_demo/demo_relu_s0 logs/sweep_demo/demo_sin_s0 --out cmp/
 
 Writes into ``--out``:
-  report.md          settings table (seeds grouped: mean ± std, n), per-run table, notes
+  report.md          settings table (seeds grouped: mean ± std, n), paired differences of
+                     test PSNR/SSIM vs a reference setting (per seed, mean ± std, n,
+                     paired t-test: within seed noise or not; runs/stats.py), per-run
+                     table (with each run's training status), notes
   summary.csv        the same numbers at full precision, one row per run and per group
-                     (column ``kind``), ``*_std`` / ``*_n`` columns for groups
+                     (column ``kind``), ``*_std`` / ``*_n`` columns for groups, and
+                     ``vs_ref`` / ``test_psnr_vs_ref*`` / ``test_ssim_vs_ref*`` on group rows
   psnr_curves.png    val (thick) and train (thin) PSNR against step and training wall time
   views/NNN.png      ground truth | run A | run B ... per test view, with a zoomed crop of
                      the patch where the runs differ most under each panel
@@ -13,6 +17,10 @@ Writes into ``--out``:
 
 A run without an evaluation at its final checkpoint is evaluated first (``eval.py --run``
 in a subprocess) unless ``--no_eval``; then it is listed as "missing eval", never dropped.
+A run whose training did not finish (or diverged) is marked in the per-run table and left
+out of its setting's numbers and of the paired differences, unless ``--include_unfinished``.
+The reference setting is ``--reference`` (a setting's label), else the first relu setting,
+else the first.
 
 Ground truth of the view panels: the first evaluated run's config.txt is parsed with
 train.py's parser and its scene loaded (datasets.load_scene, the same images eval.py
@@ -35,10 +43,11 @@ import cv2
 import numpy as np
 
 from runs.layout import checkpoint_step, config_path, eval_dirs, latest_checkpoint
-from runs.report import (RunRecord, build_markdown, group_runs, group_row, load_config, load_run, run_row,
-                         write_csv)
+from runs.report import (RunRecord, build_markdown, group_runs, group_row, load_config, load_run, reference_index,
+                         reference_rows, run_row, write_csv)
 from utils.config import check_output_folder
 from utils.errors import UserError, run_cli
+from utils.metrics import LPIPS_BACKBONES
 from utils.io import to_uint8, write_image
 from utils.visual import write_gif
 
@@ -441,22 +450,29 @@ def write_figures(records, groups, out: str, crop, max_views: int) -> Tuple[List
 
 
 def compare(run_dirs: Sequence[str], out: str, no_eval: bool = False, crop=None, max_views: int = 8,
-            eval_args: Sequence[str] = ()) -> int:
+            eval_args: Sequence[str] = (), include_unfinished: bool = False, reference: Optional[str] = None) -> int:
     """Write the comparison of ``run_dirs`` into ``out``; 1 when an evaluation failed, else 0."""
     if not run_dirs:
         raise UserError("no run directories to compare")
-    for run in run_dirs:
-        load_config(run)  # every argument is a run, before any work
+    configs = [load_config(run) for run in run_dirs]  # every argument is a run, before any work
+    if reference is not None:  # a wrong --reference fails before any evaluation
+        reference_index(group_runs([RunRecord(run, os.path.basename(os.path.normpath(run)), args)
+                                    for run, args in zip(run_dirs, configs)]), reference)
     failed = [] if no_eval else ensure_evals(run_dirs, eval_args)
     records = [load_run(run) for run in run_dirs]
     mark_failed_evals(records, failed)
     groups = group_runs(records)
-    group_rows, run_rows = [group_row(label, m) for label, m in groups], [run_row(r) for r in records]
+    ref = reference_index(groups, reference)
+    group_rows = [group_row(label, m, include_unfinished) for label, m in groups]
+    run_rows = [run_row(r) for r in records]
+    paired_columns, paired_notes = reference_rows(groups, ref, include_unfinished)
+    for row, columns in zip(group_rows, paired_columns):
+        row.update(columns)
     os.makedirs(out, exist_ok=True)
     write_csv(os.path.join(out, "summary.csv"), run_rows + group_rows)
     figures, notes = write_figures(records, groups, out, crop, max_views)
     from utils.io import atomic_write_text
-    report = build_markdown(records, group_rows, run_rows, figures, notes)
+    report = build_markdown(records, group_rows, run_rows, figures, paired_notes + notes, include_unfinished)
     atomic_write_text(os.path.join(out, "report.md"), report)
     print(report.split("## Per run")[0].rstrip())
     for note in notes:
@@ -498,6 +514,8 @@ def check_arguments(a: argparse.Namespace) -> None:
         raise UserError(f"--max_views must be >= 0 (0: all), got {a.max_views}")
     if a.testskip is not None and a.testskip < 0:
         raise UserError(f"--testskip must be >= 0, got {a.testskip}")
+    if a.lpips_weights is not None and not os.path.isfile(a.lpips_weights):
+        raise UserError(f"--lpips_weights '{a.lpips_weights}' is not a file")
 
 
 def main(argv=None) -> int:
@@ -510,10 +528,21 @@ def main(argv=None) -> int:
                    help="x,y,size of the zoomed crop in image pixels (default: where the runs differ most)")
     p.add_argument("--max_views", type=int, default=8, help="test views in views/ (0: all)")
     p.add_argument("--testskip", type=int, default=None, help="forwarded to eval.py for missing evaluations")
+    p.add_argument("--lpips_net", choices=sorted(LPIPS_BACKBONES), default=None,
+                   help="forwarded to eval.py for missing evaluations (eval.py's default: vgg)")
+    p.add_argument("--lpips_weights", default=None, help="forwarded to eval.py for missing evaluations")
+    p.add_argument("--include_unfinished", action="store_true",
+                   help="count unfinished or diverged runs in their settings' numbers (marked in the group row)")
+    p.add_argument("--reference", default=None,
+                   help="the setting (its label in report.md) the others are compared with, seed by seed "
+                        "(default: the first relu setting, else the first)")
     a = p.parse_args(argv)
     check_arguments(a)
     eval_args = ["--testskip", str(a.testskip)] if a.testskip else []
-    return compare(unique_runs(a.runs), a.out, a.no_eval, a.crop, a.max_views, eval_args)
+    eval_args += ["--lpips_net", a.lpips_net] if a.lpips_net else []
+    eval_args += ["--lpips_weights", a.lpips_weights] if a.lpips_weights else []
+    return compare(unique_runs(a.runs), a.out, a.no_eval, a.crop, a.max_views, eval_args, a.include_unfinished,
+                   a.reference)
 
 
 if __name__ == "__main__":

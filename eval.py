@@ -3,10 +3,16 @@
     python eval.py --run logs/<expname>            # saved config + latest checkpoint
     python eval.py --config FILE --ckpt PATH        # any config / checkpoint
 
-Writes ``--outdir`` (default ``<run>/eval_<step>/``): NNN.png, NNN_depth.png,
-metrics.json (computed on 8-bit renders), test_views.gif and path.gif (+ .mp4 with
-imageio-ffmpeg), and prints a summary table. Every test image is used unless
-``--testskip N`` is given here.
+Writes ``--outdir`` (default ``<run>/eval_<step>/``): NNN.png, NNN_depth.png (with a
+near/far legend below), metrics.json (computed on 8-bit renders), test_views.gif and
+path.gif (+ .mp4 with imageio-ffmpeg), and prints a summary table. Every test image is
+used unless ``--testskip N`` is given here.
+
+LPIPS (``--lpips_net vgg|alex``, default vgg as in the NeRF paper) is computed only from
+local files (utils.metrics.LPIPS); otherwise metrics.json has ``lpips: null`` and
+``lpips_note`` names the missing files. Evaluating a run's newest checkpoint on its whole
+test split also writes ``test/psnr`` and ``test/ssim`` at the checkpoint's step into the
+run's TensorBoard events (the HParams tab's test columns).
 """
 import argparse
 import os
@@ -23,7 +29,7 @@ from runs.summary import run_settings
 from runs.training import load_trained
 from utils.config import check_output_folder, has_flag, parse_script_args
 from utils.errors import UserError, run_cli
-from utils.metrics import LPIPS
+from utils.metrics import DEFAULT_LPIPS_NET, LPIPS, LPIPS_BACKBONES
 from utils.runtime import amp_dtype, configure_backend, select_device
 
 
@@ -34,6 +40,11 @@ def eval_only_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", type=str, default=None, help="output folder (default <run>/eval_<step>)")
     p.add_argument("--split", type=str, default="test", choices=["test", "val", "train"], help="views to evaluate")
     p.add_argument("--no_path", action="store_true", help="skip the camera-path GIF/MP4")
+    p.add_argument("--lpips_net", type=str, default=DEFAULT_LPIPS_NET, choices=sorted(LPIPS_BACKBONES),
+                   help="LPIPS backbone (default vgg: the NeRF paper's LPIPS; nerfstudio reports alex)")
+    p.add_argument("--lpips_weights", type=str, default=None,
+                   help="the backbone's torchvision checkpoint (vgg16-397923af.pth / alexnet-owt-7be5be79.pth); "
+                        "default: the local torch hub cache. Nothing is downloaded")
     return p
 
 
@@ -53,7 +64,7 @@ def run_config_args(ev: argparse.Namespace, rest: List[str]) -> List[str]:
 
 
 def print_summary(metrics: dict, outdir: str) -> None:
-    lp = "unavailable" if metrics["lpips"] is None else f"{metrics['lpips']:.4f}"
+    lp = "unavailable" if metrics["lpips"] is None else f"{metrics['lpips']:.4f} ({metrics['lpips_net']})"
     rows = [("activation", metrics["activation"]), ("step", metrics["step"]),
             ("views", f"{metrics['n_images']} at {metrics['width']}x{metrics['height']}"),
             ("PSNR", f"{metrics['psnr']:.2f} dB"), ("SSIM", f"{metrics['ssim']:.4f}"), ("LPIPS", lp),
@@ -67,10 +78,39 @@ def print_summary(metrics: dict, outdir: str) -> None:
         print(f"LPIPS unavailable: {metrics['lpips_note']}")
 
 
+def test_scalars_target(ev: argparse.Namespace, args, run_dir: str, ckpt_path: str):
+    """(run folder, "") when this evaluation's PSNR/SSIM belong in the run's TensorBoard
+    events as ``test/psnr`` / ``test/ssim``: the run's own newest checkpoint, on every view
+    of its test split. Else (None, why not)."""
+    if ev.split != "test":
+        return None, f"--split {ev.split} is not the test split"
+    if args.testskip > 1:
+        return None, f"--testskip {args.testskip} scores a subset of the test views"
+    newest = layout.latest_checkpoint(run_dir)
+    if not os.path.isfile(layout.config_path(run_dir)) or newest is None:
+        return None, f"'{run_dir}' is not a trained run folder"
+    if os.path.realpath(ckpt_path) != os.path.realpath(newest):
+        return None, f"{ckpt_path} is not the run's newest checkpoint ({os.path.basename(newest)})"
+    return run_dir, ""
+
+
+def log_test_scalars(run_dir: str, step: int, metrics: dict) -> None:
+    """test/psnr and test/ssim at ``step`` into a new events file of the run folder."""
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(run_dir)
+    try:
+        writer.add_scalar("test/psnr", metrics["psnr"], step)
+        writer.add_scalar("test/ssim", metrics["ssim"], step)
+    finally:
+        writer.close()
+
+
 def main(argv=None) -> int:
     ev, args = parse_script_args(eval_only_parser(), argv, __doc__, run_config_args)
     if ev.outdir is not None:
         check_output_folder(ev.outdir, "--outdir")
+    if ev.lpips_weights is not None and not os.path.isfile(ev.lpips_weights):
+        raise UserError(f"--lpips_weights '{ev.lpips_weights}' is not a file")
     run_dir = ev.run or os.path.join(args.basedir, args.expname)
     ckpt_path = ev.ckpt or layout.latest_checkpoint(run_dir)
     if ckpt_path is None:
@@ -82,13 +122,14 @@ def main(argv=None) -> int:
     trained = load_trained(args, ckpt_path, device, scene.bbox)
     outdir = ev.outdir or layout.eval_dir(run_dir, trained.step, ev.split)
     opts, amp = trained.render_options(args), amp_dtype(device, args.amp)
-    lpips = LPIPS(device)
+    lpips = LPIPS(device, ev.lpips_net, ev.lpips_weights)
     indices = scene.splits[ev.split]
     if len(indices) == 0:
         raise UserError(f"the {ev.split} split of '{args.datadir or args.dataset_type}' is empty")
     bar = lambda xs: tqdm(xs, desc=f"{ev.split} views", dynamic_ncols=True)
     metrics = evaluate_views(views, indices, trained.coarse, trained.fine, opts, args.chunk, outdir, lpips, amp, bar)
-    metrics.update({"lpips_note": lpips.reason, "step": trained.step, **run_settings(args),
+    metrics.update({"lpips_note": lpips.reason, "lpips_net": lpips.net,
+                    "lpips_weights": lpips.files.get("backbone"), "step": trained.step, **run_settings(args),
                     "split": ev.split, "testskip": args.testskip,
                     "checkpoint": os.path.abspath(ckpt_path), "expname": args.expname,
                     "dataset": args.dataset_type, "device": str(device),
@@ -101,6 +142,12 @@ def main(argv=None) -> int:
             args.render_factor, amp, pbar)]
     write_metrics(layout.metrics_path(outdir), metrics)
     print_summary(metrics, outdir)
+    target, why_not = test_scalars_target(ev, args, run_dir, ckpt_path)
+    if target is not None:
+        log_test_scalars(target, trained.step, metrics)
+        print(f"TensorBoard: test/psnr, test/ssim at step {trained.step} -> {target}")
+    else:
+        print(f"TensorBoard: test scalars not written ({why_not})")
     return 0
 
 

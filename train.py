@@ -20,7 +20,7 @@ from datasets import load_scene
 from runs import distributed, layout
 from runs.distributed import DistInfo
 from runs.evaluation import evaluate_views, render_path, validation_strip, write_metrics
-from runs.summary import hparams_dict
+from runs.summary import hparams_summaries
 from runs.guards import check_batch_bounds
 from runs.training import Trainer, resume_latest, setup_training, timed_step
 from utils.config import build_parser, parse_args, save_config
@@ -51,9 +51,9 @@ def check_loss(result, step: int) -> float:
 
 
 def log_hparams(writer: SummaryWriter, args, n_params: int) -> None:
-    """Write the HParams summary so TensorBoard compares runs by activation and settings."""
-    from torch.utils.tensorboard.summary import hparams
-    for summary in hparams(hparams_dict(args, n_params), {"val/psnr": 0.0, "train/psnr": 0.0}):
+    """Write the HParams summaries so TensorBoard compares runs by activation and settings,
+    with their final val PSNR and (once eval.py has run) test PSNR/SSIM (runs.summary)."""
+    for summary in hparams_summaries(args, n_params):
         writer.file_writer.add_summary(summary)
 
 

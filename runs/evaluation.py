@@ -11,7 +11,8 @@ from rendering.renderer import RenderOptions, render_in_chunks
 from utils.io import atomic_write_json, to_uint8, write_image
 from utils.metrics import LPIPS, psnr, ssim
 from utils.runtime import autocast
-from utils.visual import colorize_depth, hstack, write_video
+from utils.visual import (colorize_depth, colorize_depth_range, depth_image_with_legend, hstack, with_depth_legend,
+                          write_video)
 
 
 @torch.no_grad()
@@ -35,7 +36,7 @@ def evaluate_views(views: CameraViews, indices, coarse, fine, opts: RenderOption
                    outdir: Optional[str] = None, lpips: Optional[LPIPS] = None, amp=None, progress=None,
                    with_ssim: bool = True) -> Dict:
     """Render views ``indices`` and return their metrics on 8-bit renders. With ``outdir``
-    also write NNN.png / NNN_depth.png and a GIF of the renders."""
+    also write NNN.png / NNN_depth.png (with its near/far legend below) and a GIF of the renders."""
     per_image, frames, seconds = [], [], 0.0
     for n, idx in enumerate(progress(indices) if progress else indices):
         start = time.perf_counter()
@@ -50,7 +51,7 @@ def evaluate_views(views: CameraViews, indices, coarse, fine, opts: RenderOption
         per_image.append(record)
         if outdir is not None:
             write_image(f"{outdir}/{n:03d}.png", pred)
-            write_image(f"{outdir}/{n:03d}_depth.png", colorize_depth(out["depth"], out["acc"]))
+            write_image(f"{outdir}/{n:03d}_depth.png", depth_image_with_legend(out["depth"], out["acc"]))
             frames.append(pred)
     if frames:
         write_video(f"{outdir}/test_views", frames, fps=5)
@@ -62,7 +63,9 @@ def evaluate_views(views: CameraViews, indices, coarse, fine, opts: RenderOption
 
 def render_path(views: CameraViews, poses: torch.Tensor, coarse, fine, opts: RenderOptions, chunk: int,
                 stem: str, render_factor: int = 0, amp=None, progress=None) -> List[str]:
-    """Render a camera path (orbit/spiral) at 1/render_factor resolution; write GIF (+MP4)."""
+    """Render a camera path (orbit/spiral) at 1/render_factor resolution; write GIF (+MP4) of
+    rgb | depth frames (depth coloured as in NNN_depth.png, without the legend: each frame has
+    its own near/far range, and the frames keep the render's size)."""
     factor = max(1, render_factor)
     K, H, W = scale_intrinsics(views.K, factor), views.H // factor, views.W // factor
     frames = []
@@ -73,10 +76,13 @@ def render_path(views: CameraViews, poses: torch.Tensor, coarse, fine, opts: Ren
 
 
 def validation_strip(views: CameraViews, idx: int, coarse, fine, opts, chunk, amp=None):
-    """(GT | prediction | depth) strip and its PSNR/SSIM, for TensorBoard."""
+    """(GT | prediction | depth) strip, the depth's near/far legend below it, and the
+    prediction's PSNR/SSIM, for TensorBoard."""
     out = render_image(views, views.poses[idx], coarse, fine, opts, chunk, amp=amp)
     gt, pred = views.images[idx].cpu().numpy(), quantize(out["rgb"])
-    strip = hstack([gt, pred, colorize_depth(out["depth"], out["acc"])])
+    depth, near, far = colorize_depth_range(out["depth"], out["acc"])
+    W = depth.shape[1]
+    strip = with_depth_legend(hstack([gt, pred, depth]), near, far, 2 * W, 3 * W)
     return strip, psnr(pred, gt), ssim(pred, gt)
 
 

@@ -37,7 +37,7 @@ CHECKPOINT_KEYS = ("step", "train_seconds", "models", "optimizer", "scheduler", 
 TRAIN_STATE_KEYS = ("step", "N_iters", "finished", "train_seconds", "n_params", "checkpoint")
 # metrics.json: the numbers every evaluation writes (runs.evaluation.evaluate_views + eval.py).
 METRICS_KEYS = ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "per_image",
-                "step", "split", "testskip", "checkpoint")
+                "step", "split", "testskip", "checkpoint", "lpips_net")
 
 
 def config_path(run_dir: str) -> str:

@@ -2,9 +2,16 @@
 
 Only the settings that apply are reported: omega0s and the SIREN-init switch for
 periodic activations, each activation's own parameters (gauss_scale, wire_s0, ...) for
-the activations that read them.
+the activations that read them, the recipe only when the run has one.
+
+TensorBoard's HParams tab takes its columns from *one* run's experiment summary (the
+first it finds), so every run declares every column any run can have
+(``hparams_columns``) while its session holds only the values that apply to it
+(``hparams_dict``): a relu run's omega0 cells stay empty instead of a sin run's omega0
+column disappearing. The metric columns are ``HPARAM_METRICS``: final val PSNR
+(train.py) and test PSNR/SSIM (eval.py writes them into the run's events).
 """
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from models.activations import ACTIVATIONS
 
@@ -28,9 +35,11 @@ def encoding_label(args) -> str:
 
 
 def run_settings(args) -> Dict[str, object]:
-    """What defines the activation setting of a run; None where a setting does not apply."""
+    """What defines the activation setting of a run; None where a setting does not apply
+    (``recipe`` is present only when the run has one: not None or 'none')."""
     periodic = any(ACTIVATIONS[a].periodic for a in activations_used(args) if a in ACTIVATIONS)
-    return {"activation": args.activation, "dir_activation": args.dir_activation or args.activation,
+    recipe = {"recipe": args.recipe} if getattr(args, "recipe", None) not in (None, "", "none") else {}
+    return {"activation": args.activation, "dir_activation": args.dir_activation or args.activation, **recipe,
             "first_omega0": args.first_omega0 if periodic else None,
             "omega0": args.omega0 if periodic else None,
             "siren_init": args.siren_init if periodic else None,
@@ -40,9 +49,38 @@ def run_settings(args) -> Dict[str, object]:
             "N_samples": args.N_samples, "N_importance": args.N_importance, "seed": args.seed}
 
 
+# The HParams metric columns: the last value of each scalar tag in the run's events.
+HPARAM_METRICS = ("val/psnr", "test/psnr", "test/ssim", "train/psnr")
+
+
 def hparams_dict(args, n_params: int) -> Dict[str, object]:
-    """``run_settings`` flattened for TensorBoard's HParams (scalars and strings only)."""
+    """``run_settings`` flattened for TensorBoard's HParams (scalars and strings only):
+    the values of this run's session, only the settings that apply to it."""
     flat = {k: v for k, v in run_settings(args).items() if v is not None and k != "act_params"}
     flat.update(run_settings(args)["act_params"])
     flat["n_params"] = n_params
     return flat
+
+
+def hparams_columns(args, n_params: int) -> Dict[str, object]:
+    """Every HParams column any run can have (TensorBoard shows them sorted by name), each
+    with a value of its type: this run's where it has one, else a placeholder (only the
+    types go into the experiment summary)."""
+    own = hparams_dict(args, n_params)
+    every_param = dict.fromkeys(k for spec in ACTIVATIONS.values()
+                                for k in tuple(spec.params) + tuple(spec.init_params))
+    placeholders = {"activation": "", "dir_activation": "", "recipe": "", "first_omega0": 0.0, "omega0": 0.0,
+                    "siren_init": False, **{k: 0.0 for k in every_param}}
+    columns = {k: own.get(k, v) for k, v in placeholders.items()}
+    columns.update({k: v for k, v in own.items() if k not in columns})
+    return columns
+
+
+def hparams_summaries(args, n_params: int) -> Tuple:
+    """(experiment, session start, session end) HParams summaries of a run: the experiment
+    lists ``hparams_columns`` and ``HPARAM_METRICS``, the session ``hparams_dict``."""
+    from torch.utils.tensorboard.summary import hparams
+    metrics = {tag: 0.0 for tag in HPARAM_METRICS}  # values unused: TensorBoard reads the scalars
+    experiment = hparams(hparams_columns(args, n_params), metrics)[0]
+    _, session_start, session_end = hparams(hparams_dict(args, n_params), metrics)
+    return experiment, session_start, session_end
