@@ -47,6 +47,12 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def run_config(run):
+    """{key: value} of the run's config.txt (``key = value`` lines), as text."""
+    lines = (run / "config.txt").read_text().splitlines()
+    return dict(tuple(part.strip() for part in ln.split("=", 1)) for ln in lines if "=" in ln)
+
+
 def number(cell):
     return None if cell == "" else float(cell)
 
@@ -95,7 +101,9 @@ def test_compare_report_matches_run_files(runs, tmp_path):
         assert f"{mean:.{digits}f} ± {std:.{digits}f}" in report
     sin = rows[("group", "demo_sin")]
     assert sin["n"] == "1" and sin["test_psnr_std"] == ""
-    assert f"| demo_sin | 1 | sin | 30 / 30 | yes | – |" in report
+    sin_config = run_config(runs[2])  # the sin recipe's omega0s, as the run recorded them
+    omegas = f"{float(sin_config['first_omega0']):g} / {float(sin_config['omega0']):g}"
+    assert f"| demo_sin | 1 | sin | {omegas} | yes | – |" in report
     assert f"{expected['demo_sin_s0']['test_psnr']:.2f} |" in report and "| n/a |" in report
     check_readable_outputs(out, n_views=8, n_runs=3)
     check_ground_truth_panel(out, runs[0])
@@ -142,10 +150,10 @@ def test_not_a_run_is_a_one_line_error(tmp_path):
 
 @pytest.fixture
 def compare_helpers():
-    """compare.py's pure figure helpers (best_crop, crop_box, nice_ticks), imported in-process:
-    no command line exposes them (they belong in a non-script module; then import that)."""
-    import compare
-    return compare
+    """compare.py's pure figure helpers (best_crop, crop_box, nice_ticks), imported in-process
+    from their run-logic module (no command line exposes them; no test imports a script)."""
+    from runs import figures
+    return figures
 
 
 def test_best_crop_finds_where_runs_differ(compare_helpers):
