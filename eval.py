@@ -24,6 +24,7 @@ from tqdm import tqdm
 from datasets import load_scene
 from datasets.batching import CameraViews
 from runs import layout
+from runs.camera_path import load_camera_path, render_camera_path
 from runs.evaluation import evaluate_views, render_path, write_metrics
 from runs.summary import run_settings
 from runs.training import load_trained
@@ -38,6 +39,9 @@ def eval_only_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=str, default=None, help="run directory <basedir>/<expname>")
     p.add_argument("--ckpt", type=str, default=None, help="checkpoint (default: the run's latest)")
     p.add_argument("--outdir", type=str, default=None, help="output folder (default <run>/eval_<step>)")
+    p.add_argument("--camera_path", type=str, default=None,
+                   help="render this camera path (nerfstudio camera_path.json or a list of camera-to-world "
+                        "matrices; runs/camera_path.py) to <outdir>/camera_path.mp4 + .gif instead of the views")
     p.add_argument("--split", type=str, default="test", choices=["test", "val", "train"], help="views to evaluate")
     p.add_argument("--no_path", action="store_true", help="skip the camera-path GIF/MP4")
     p.add_argument("--lpips_net", type=str, default=DEFAULT_LPIPS_NET, choices=sorted(LPIPS_BACKBONES),
@@ -105,12 +109,17 @@ def log_test_scalars(run_dir: str, step: int, metrics: dict) -> None:
         writer.close()
 
 
-def main(argv=None) -> int:
-    ev, args = parse_script_args(eval_only_parser(), argv, __doc__, run_config_args)
-    if ev.outdir is not None:
-        check_output_folder(ev.outdir, "--outdir")
-    if ev.lpips_weights is not None and not os.path.isfile(ev.lpips_weights):
-        raise UserError(f"--lpips_weights '{ev.lpips_weights}' is not a file")
+def report_test_scalars(ev, args, run_dir: str, ckpt_path: str, step: int, metrics: dict) -> None:
+    target, why_not = test_scalars_target(ev, args, run_dir, ckpt_path)
+    if target is not None:
+        log_test_scalars(target, step, metrics)
+        print(f"TensorBoard: test/psnr, test/ssim at step {step} -> {target}")
+    else:
+        print(f"TensorBoard: test scalars not written ({why_not})")
+
+
+def load_run(ev, args):
+    """(run folder, checkpoint path, device, scene, views, trained fields) of the run to evaluate."""
     run_dir = ev.run or os.path.join(args.basedir, args.expname)
     ckpt_path = ev.ckpt or layout.latest_checkpoint(run_dir)
     if ckpt_path is None:
@@ -119,8 +128,28 @@ def main(argv=None) -> int:
     configure_backend(device)
     scene = load_scene(args)
     views = CameraViews(scene, args.white_bkgd, device)
-    trained = load_trained(args, ckpt_path, device, scene.bbox)
+    return run_dir, ckpt_path, device, scene, views, load_trained(args, ckpt_path, device, scene.bbox)
+
+
+def render_user_path(ev, args, views, trained, outdir: str) -> None:
+    """--camera_path: the user's path at its own size and field of view, to MP4 + GIF."""
+    poses, K, H, W, fps = load_camera_path(ev.camera_path, views.W, views.H)
+    bar = lambda xs: tqdm(xs, desc="camera path", dynamic_ncols=True)
+    written = render_camera_path(views, poses, K, H, W, trained, args, os.path.join(outdir, "camera_path"), fps, bar)
+    print(f"{len(poses)} frames at {W}x{H}, {fps:g} fps -> {', '.join(written)}")
+
+
+def main(argv=None) -> int:
+    ev, args = parse_script_args(eval_only_parser(), argv, __doc__, run_config_args)
+    if ev.outdir is not None:
+        check_output_folder(ev.outdir, "--outdir")
+    if ev.lpips_weights is not None and not os.path.isfile(ev.lpips_weights):
+        raise UserError(f"--lpips_weights '{ev.lpips_weights}' is not a file")
+    run_dir, ckpt_path, device, scene, views, trained = load_run(ev, args)
     outdir = ev.outdir or layout.eval_dir(run_dir, trained.step, ev.split)
+    if ev.camera_path is not None:
+        render_user_path(ev, args, views, trained, outdir)
+        return 0
     opts, amp = trained.render_options(args), amp_dtype(device, args.amp)
     lpips = LPIPS(device, ev.lpips_net, ev.lpips_weights)
     indices = scene.splits[ev.split]
@@ -142,12 +171,7 @@ def main(argv=None) -> int:
             args.render_factor, amp, pbar)]
     write_metrics(layout.metrics_path(outdir), metrics)
     print_summary(metrics, outdir)
-    target, why_not = test_scalars_target(ev, args, run_dir, ckpt_path)
-    if target is not None:
-        log_test_scalars(target, trained.step, metrics)
-        print(f"TensorBoard: test/psnr, test/ssim at step {trained.step} -> {target}")
-    else:
-        print(f"TensorBoard: test scalars not written ({why_not})")
+    report_test_scalars(ev, args, run_dir, ckpt_path, trained.step, metrics)
     return 0
 
 
