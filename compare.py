@@ -22,14 +22,7 @@ out of its setting's numbers and of the paired differences, unless ``--include_u
 The reference setting is ``--reference`` (a setting's label), else the first relu setting,
 else the first.
 
-Ground truth of the view panels: the first evaluated run's config.txt is parsed with
-train.py's parser and its scene loaded (datasets.load_scene, the same images eval.py
-scored against); eval's metrics.json ``per_image[k].index`` is the scene index of view
-``k``. The mapping is verified, not assumed: the PSNR of the saved NNN.png against the
-loaded image must equal the PSNR eval.py recorded (to 0.01 dB). The test split is loaded
-with ``testskip`` = metrics.json's ``testskip`` if recorded, else 1 (eval.py's default),
-else the run's own testskip, else ceil(#test views / #evaluated views). Runs evaluated
-on other views or another scene are left out of the view panels, with a note.
+Ground truth of the view panels and how views are matched: runs/figures.py.
 """
 import argparse
 import os

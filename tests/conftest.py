@@ -65,3 +65,24 @@ def require(path: Path):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end training runs (a few per suite)")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+# A tiny sweep config (tests/test_sweep.py, tests/test_sweep_ray.py): 20 steps of a 2x32 net.
+SWEEP_CONFIG = """expname = tiny
+dataset_type = demo
+demo_res = 16
+white_bkgd = True
+netdepth = 2
+netwidth = 32
+skips = []
+N_samples = 8
+N_importance = 0
+N_rand = 64
+N_iters = 20
+i_print = 5
+i_img = 10
+i_weights = 0
+i_testset = 0
+i_video = 0
+n_frames = 3
+"""

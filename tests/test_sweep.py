@@ -6,32 +6,12 @@ logic in-process (the ``sweep_internals`` fixture): the parsed arguments of each
 the slot scheduling of ``run_jobs``."""
 import json
 import re
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_script
+from tests.conftest import SWEEP_CONFIG as CONFIG, run_script
 
-CONFIG = """expname = tiny
-dataset_type = demo
-demo_res = 16
-white_bkgd = True
-netdepth = 2
-netwidth = 32
-skips = []
-N_samples = 8
-N_importance = 0
-N_rand = 64
-N_iters = 20
-i_print = 5
-i_img = 10
-i_weights = 0
-i_testset = 0
-i_video = 0
-n_frames = 3
-"""
 PLAN_LINE = re.compile(r"^(\S+)\s+(new|partial|finished)\s+step (\d+)/(\d+)\s+(.+)$")
 
 
@@ -87,34 +67,6 @@ def test_plan_parses_each_jobs_arguments(config, sweep_internals):
     _, jobs = sweep_internals.plan(str(config), ["relu", "sin"], [0, 2], ["--lrate", "5e-3", "--N_iters", "50",
                                                                           "--skips", "1", "2"])
     assert jobs[2].args.activation == "sin" and jobs[1].args.seed == 2 and jobs[0].args.N_iters == 50
-
-
-def test_one_job_per_gpu_slot_at_a_time(sweep_internals):
-    """Scheduling without GPUs: two slots run jobs concurrently, each job once, failures kept.
-    A slot that already runs a job is recorded in ``overlaps`` (an assert inside ``work`` would
-    be swallowed: run_jobs turns a job's exception into its failure) and checked afterwards."""
-    sweep = sweep_internals
-    jobs = [sweep.Job(f"j{k}", "relu", k, "", [], None) for k in range(5)]
-    seen, overlaps, lock, busy = [], [], threading.Lock(), set()
-
-    def work(job, slot):
-        with lock:
-            if slot in busy:  # a slot (GPU) must never run two jobs at once
-                overlaps.append((job.name, slot))
-            busy.add(slot)
-            seen.append((job.name, slot))
-        time.sleep(0.05)
-        with lock:
-            busy.discard(slot)
-        if job.name == "j3":
-            raise RuntimeError("boom")
-        return sweep.Result(job.name, "trained", "done")
-
-    results = sweep.run_jobs(jobs, ["0", "1"], work, threading.Event())
-    assert overlaps == []
-    assert sorted(n for n, _ in seen) == [j.name for j in jobs] and {s for _, s in seen} == {"0", "1"}
-    assert results["j3"].failed and "boom" in results["j3"].message and not results["j0"].failed
-    assert sweep.gpu_slots("2,3", "auto") == ["2", "3"] and sweep.gpu_slots(None, "cpu") == [None]
 
 
 def state(run):

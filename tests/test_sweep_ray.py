@@ -19,29 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, SWEEP_CONFIG as CONFIG, run_script
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray is not installed: pip install -r requirements-cluster.txt (CI installs it)")
 
-CONFIG = """expname = tiny
-dataset_type = demo
-demo_res = 16
-white_bkgd = True
-netdepth = 2
-netwidth = 32
-skips = []
-N_samples = 8
-N_importance = 0
-N_rand = 64
-N_iters = 20
-i_print = 5
-i_img = 10
-i_weights = 0
-i_testset = 0
-i_video = 0
-n_frames = 3
-"""
 
 
 @pytest.fixture(scope="module")
