@@ -21,17 +21,15 @@ from typing import List
 import torch
 from tqdm import tqdm
 
-from datasets import load_scene
-from datasets.batching import CameraViews
 from runs import layout
 from runs.camera_path import load_camera_path, render_camera_path
 from runs.evaluation import evaluate_views, render_path, write_metrics
 from runs.summary import run_settings
-from runs.training import load_trained
-from utils.config import check_output_folder, has_flag, parse_script_args
+from runs.training import open_trained_run
+from utils.config import check_output_folder, parse_script_args
 from utils.errors import UserError, run_cli
 from utils.metrics import DEFAULT_LPIPS_NET, LPIPS, LPIPS_BACKBONES
-from utils.runtime import amp_dtype, configure_backend, select_device
+from utils.runtime import amp_dtype
 
 
 def eval_only_parser() -> argparse.ArgumentParser:
@@ -53,19 +51,7 @@ def eval_only_parser() -> argparse.ArgumentParser:
 
 
 def run_config_args(ev: argparse.Namespace, rest: List[str]) -> List[str]:
-    """The run's saved config under the command-line overrides; every test image unless
-    --testskip is given here."""
-    if not has_flag(rest, "--config"):
-        if ev.run is None:
-            raise UserError("give --run <basedir>/<expname> or --config FILE")
-        config = layout.config_path(ev.run)
-        if not os.path.isfile(config):
-            raise UserError(f"run directory '{ev.run}' has no config.txt (--run)")
-        rest = ["--config", config] + rest
-    if not has_flag(rest, "--testskip"):
-        rest += ["--testskip", "1"]
-    return rest
-
+    return layout.run_config_args(ev.run, rest)
 
 def print_summary(metrics: dict, outdir: str) -> None:
     lp = "unavailable" if metrics["lpips"] is None else f"{metrics['lpips']:.4f} ({metrics['lpips_net']})"
@@ -118,19 +104,6 @@ def report_test_scalars(ev, args, run_dir: str, ckpt_path: str, step: int, metri
         print(f"TensorBoard: test scalars not written ({why_not})")
 
 
-def load_run(ev, args):
-    """(run folder, checkpoint path, device, scene, views, trained fields) of the run to evaluate."""
-    run_dir = ev.run or os.path.join(args.basedir, args.expname)
-    ckpt_path = ev.ckpt or layout.latest_checkpoint(run_dir)
-    if ckpt_path is None:
-        raise UserError(f"no checkpoint (ckpt_*.pt) in '{run_dir}'; train first or pass --ckpt")
-    device = select_device(args.device)
-    configure_backend(device)
-    scene = load_scene(args)
-    views = CameraViews(scene, args.white_bkgd, device)
-    return run_dir, ckpt_path, device, scene, views, load_trained(args, ckpt_path, device, scene.bbox)
-
-
 def render_user_path(ev, args, views, trained, outdir: str) -> None:
     """--camera_path: the user's path at its own size and field of view, to MP4 + GIF."""
     poses, K, H, W, fps = load_camera_path(ev.camera_path, views.W, views.H)
@@ -145,7 +118,9 @@ def main(argv=None) -> int:
         check_output_folder(ev.outdir, "--outdir")
     if ev.lpips_weights is not None and not os.path.isfile(ev.lpips_weights):
         raise UserError(f"--lpips_weights '{ev.lpips_weights}' is not a file")
-    run_dir, ckpt_path, device, scene, views, trained = load_run(ev, args)
+    run = open_trained_run(ev.run, ev.ckpt, args)
+    run_dir, ckpt_path, device, scene, views, trained = (run.run_dir, run.ckpt_path, run.device, run.scene,
+                                                         run.views, run.trained)
     outdir = ev.outdir or layout.eval_dir(run_dir, trained.step, ev.split)
     if ev.camera_path is not None:
         render_user_path(ev, args, views, trained, outdir)

@@ -121,6 +121,23 @@ def mark_diverged(run_dir: str, step: int, n_iters: int, train_seconds: float, r
     atomic_write_json(os.path.join(run_dir, TRAIN_STATE_FILE), state)
 
 
+def run_config_args(run_dir, rest: List[str]) -> List[str]:
+    """Config arguments for a script that reads a run (eval.py, export.py): ``--config
+    <run>/config.txt`` under the command-line ``rest`` (unless it names a --config itself),
+    and every image of the split unless --testskip is given."""
+    from utils.config import has_flag
+    from utils.errors import UserError
+    if not has_flag(rest, "--config"):
+        if run_dir is None:
+            raise UserError("give --run <basedir>/<expname> or --config FILE")
+        if not os.path.isfile(config_path(run_dir)):
+            raise UserError(f"run directory '{run_dir}' has no config.txt (--run)")
+        rest = ["--config", config_path(run_dir)] + rest
+    if not has_flag(rest, "--testskip"):
+        rest += ["--testskip", "1"]
+    return rest
+
+
 def read_train_state(run_dir: str) -> Dict:
     """train_state.json as a dict ({} when absent; a corrupt file is a one-line error)."""
     return read_json(os.path.join(run_dir, TRAIN_STATE_FILE)) or {}

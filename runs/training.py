@@ -7,6 +7,7 @@ and grid of a checkpoint for rendering (eval.py, export scripts). ``timed_step``
 one training step every loop calls (train.py, bench/quality_at_budget.py,
 bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and synced.
 """
+import os
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -181,6 +182,33 @@ def load_trained(args, ckpt_path: str, device, bbox=None) -> TrainedFields:
         generator = torch.Generator(device=device).manual_seed(args.seed)
         grid.build_from_trained(field_density(coarse, args.sigma_activation), generator)
     return TrainedFields(coarse.eval(), fine.eval() if fine is not None else None, grid, int(ckpt["step"]))
+
+
+@dataclass
+class OpenedRun:
+    """What a script that renders a trained run needs (eval.py, export.py)."""
+    run_dir: str
+    ckpt_path: str
+    device: torch.device
+    scene: object
+    views: CameraViews
+    trained: TrainedFields
+
+
+def open_trained_run(run, ckpt, args) -> OpenedRun:
+    """The run folder ``run`` (else ``<basedir>/<expname>``), its checkpoint ``ckpt`` (else
+    the newest), the device, the scene, its views and the trained fields."""
+    from datasets import load_scene
+    from utils.runtime import configure_backend, select_device
+    run_dir = run or os.path.join(args.basedir, args.expname)
+    ckpt_path = ckpt or layout.latest_checkpoint(run_dir)
+    if ckpt_path is None:
+        raise UserError(f"no checkpoint ({layout.CHECKPOINT_GLOB}) in '{run_dir}'; train first or pass --ckpt")
+    device = select_device(args.device)
+    configure_backend(device)
+    scene = load_scene(args)
+    views = CameraViews(scene, args.white_bkgd, device)
+    return OpenedRun(run_dir, ckpt_path, device, scene, views, load_trained(args, ckpt_path, device, scene.bbox))
 
 
 # ---------------------------------------------------------------- the step
