@@ -10,10 +10,28 @@ parameters of its own names the ``ActivationConfig`` fields it reads in ``params
 SIREN (Sitzmann et al. 2020), with n the fan-in:
   first layer  W ~ U(-1/n, 1/n)
   hidden       W ~ U(-sqrt(6/n)/omega0, +sqrt(6/n)/omega0)
-  biases keep PyTorch's default init.
+  biases keep PyTorch's default init U(-1/sqrt(n), 1/sqrt(n)).
+A layer computes sin(omega0 (W h + b)). The weight term omega0 W h has variance 2 E[h^2]
+(~1) for any omega0, but the bias term omega0 b does not cancel: the hidden
+pre-activation std is sqrt(2 E[h^2] + omega0^2 / (3 n)), ~1.5 rad for 256-wide layers
+and ~1.8 for 128-wide ones at omega0 30, ~0.9 at omega0 1. So phases cover about one
+period (not many), the initial function depends on the hidden omega0, and cos units
+start with a mean offset E[cos z] ~ 0.2-0.35 that sin units lack
+(tests/test_siren_claims.py checks each against hand-written matrix code). Under Adam a
+weight moves ~lr per step whatever its gradient's scale, so the effective weight
+omega0 W moves ~omega0 lr: a small hidden omega0 means small hidden-layer steps.
 With ``siren_init=False`` every layer keeps PyTorch's default ``nn.Linear`` init, so
 ``first_omega0=1, omega0=1, siren_init=False`` is exactly ``torch.sin(linear(x))``:
-the setting of the course report that swapped ReLU for sin/cos in nerf_pl.
+the setting of the course report that swapped ReLU for sin/cos in nerf_pl (the presets
+``report-sin`` / ``report-cos`` below, which also keep PyTorch's density-head bias and
+run without the occupancy grid, as nerf_pl did).
+
+Recipes: every activation carries ``recipe``, the train.py options it trains with
+(lrate, omega0s, init, encoding, its own parameters), and ``recipe_source``, where the
+values come from; ``PRESETS`` are named (activation, recipe) pairs. ``--activation X``
+applies X's recipe to every option not set explicitly (utils/config.py,
+``apply_recipe``). Adding an activation is still one ``register(...)`` call, its recipe
+included.
 
 Beyond SIREN (defaults are ``ActivationConfig``'s):
   gauss  exp(-(s z)^2), s = ``gauss_scale`` = 10 (Ramasinghe & Lucey 2022). PyTorch's
@@ -43,13 +61,16 @@ Beyond SIREN (defaults are ``ActivationConfig``'s):
 """
 import functools
 import math
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 Init = Callable[[nn.Linear, float, Optional[torch.Generator]], None]
+# A recipe: train.py option -> value (lrate, omega0s, siren_init, encoding, ...), applied by
+# utils/config.py for every option the user did not set explicitly.
+Recipe = Dict[str, Union[float, int, bool, str]]
 
 
 def default_linear_init(layer: nn.Linear, omega0: float, generator=None) -> None:
@@ -133,6 +154,9 @@ class ActivationSpec:
     complex_valued: bool = False       # complex outputs; layers after the first have complex weights
     # Same values as ``nonlinearity`` but differentiable in every factor; None: already so.
     exact_nonlinearity: Optional[Callable[..., torch.Tensor]] = None
+    # The activation's recipe (train.py options) and where its values come from.
+    recipe: Recipe = field(default_factory=dict)
+    recipe_source: str = ""
 
 
 ACTIVATIONS: Dict[str, ActivationSpec] = {}
@@ -143,34 +167,123 @@ def register(spec: ActivationSpec) -> ActivationSpec:
     return spec
 
 
+# Recipes. Every value comes from bench/recipe_search.py on the demo scene's *val* views
+# (README, "Recipes"; bench/results/recipe_search_demo.md has the command, the grid and
+# every candidate's val PSNR). Positional encoding is 10/4 frequencies where on.
+PE = {"i_embed": 0, "multires": 10, "multires_views": 4}
+RAW = {"i_embed": -1}
+SEARCHED = "from bench/results/recipe_search_demo.md (demo, 200 steps, seed 0): "
+
+# relu: from bench/results/recipe_search_demo.md: val PSNR 17.29 at lr 2e-3
 register(ActivationSpec(
     "relu", lambda z, w0: torch.relu(z), default_linear_init, default_linear_init,
-    doc="max(0, z); NeRF's default, PyTorch default init as in nerf-pytorch."))
+    doc="max(0, z); NeRF's default, PyTorch default init as in nerf-pytorch.",
+    recipe={"lrate": 2e-3, **PE},
+    recipe_source=SEARCHED + "val PSNR 17.29 at lr 2e-3"))
+# sin: from bench/results/recipe_search_demo.md: val PSNR 20.49 at lr 4e-4
 register(ActivationSpec(
     "sin", lambda z, w0: torch.sin(z if w0 == 1 else w0 * z), siren_first_init, siren_hidden_init,
-    periodic=True, doc="sin(omega0 z), SIREN (Sitzmann et al. 2020)."))
+    periodic=True, doc="sin(omega0 z), SIREN (Sitzmann et al. 2020).",
+    recipe={"lrate": 4e-4, "first_omega0": 30.0, "omega0": 30.0, "siren_init": True, **RAW},
+    recipe_source=SEARCHED + "val PSNR 20.49 at lr 4e-4"))
+# cos: from bench/results/recipe_search_demo.md: val PSNR 20.11 at lr 4e-4
 register(ActivationSpec(
     "cos", lambda z, w0: torch.cos(z if w0 == 1 else w0 * z), siren_first_init, siren_hidden_init,
-    periodic=True, doc="cos(omega0 z) = sin(omega0 z + pi/2): SIREN with shifted biases."))
+    periodic=True, doc="cos(omega0 z) = sin(omega0 z + pi/2): SIREN with shifted biases.",
+    recipe={"lrate": 4e-4, "first_omega0": 30.0, "omega0": 30.0, "siren_init": True, **RAW},
+    recipe_source=SEARCHED + "val PSNR 20.11 at lr 4e-4"))
+# gauss: from bench/results/recipe_search_demo.md: val PSNR 18.09 at lr 2e-3
 register(ActivationSpec(
     "gauss", gauss, default_linear_init, default_linear_init, params=("gauss_scale",),
-    doc="exp(-(s z)^2), Gaussian (Ramasinghe & Lucey 2022); PyTorch default init."))
+    doc="exp(-(s z)^2), Gaussian (Ramasinghe & Lucey 2022); PyTorch default init.",
+    recipe={"lrate": 2e-3, "gauss_scale": 10.0, **RAW},
+    recipe_source=SEARCHED + "val PSNR 18.09 at lr 2e-3"))
 register(ActivationSpec(
     "wire", wire, default_linear_init, default_linear_init, params=("wire_omega0", "wire_s0"),
     complex_valued=True,
     doc="exp(j w z - |s0 z|^2), complex Gabor wavelet, WIRE (Saragadam et al. 2023); "
-        "complex weights after the first layer, PyTorch default init."))
+        "complex weights after the first layer, PyTorch default init.",
+    recipe={"lrate": 5e-4, "wire_omega0": 20.0, "wire_s0": 10.0, **RAW},
+    recipe_source="from bench/results/recipe_search_demo.md: val PSNR TODO at lr TODO"))
+# finer: from bench/results/recipe_search_demo.md: val PSNR 18.43 at lr 1e-3
 register(ActivationSpec(
     "finer", finer, finer_first_init, finer_hidden_init, periodic=True,
     init_params=("first_bias_scale",), exact_nonlinearity=finer_exact,
     doc="sin(omega0 (|z|+1) z), (|z|+1) detached, FINER (Liu et al. 2024); SIREN init, "
-        "first bias ~ U(-k, k)."))
+        "first bias ~ U(-k, k).",
+    recipe={"lrate": 1e-3, "first_omega0": 1.0, "omega0": 1.0, "siren_init": True, "first_bias_scale": 1.0, **PE},
+    recipe_source=SEARCHED + "val PSNR 18.43 at lr 1e-3"))
 
 
 def get_activation(name: str) -> ActivationSpec:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{name}'; expected one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named setting: an activation and a recipe of its own (``--activation NAME`` or
+    ``--recipe NAME``; the run records ``activation`` and ``recipe = NAME``)."""
+    name: str
+    activation: str
+    recipe: Recipe
+    source: str = ""
+
+
+PRESETS: Dict[str, Preset] = {}
+
+
+def register_preset(preset: Preset) -> Preset:
+    if preset.name in ACTIVATIONS:
+        raise ValueError(f"preset '{preset.name}' would hide the activation of the same name")
+    get_activation(preset.activation)
+    PRESETS[preset.name] = preset
+    return preset
+
+
+# The course report's setting: nerf_pl (kwea123/nerf_pl) with its nn.ReLU swapped for
+# sin/cos and nothing else changed. Exactly ``fn(linear(x))`` on PyTorch's default Linear
+# init (siren_init False, omega0 1 in every layer), NeRF's positional encoding kept,
+# nerf_pl's lr 5e-4, PyTorch's default density-head bias (nerf_pl's sigma head is a
+# plain nn.Linear: ``sigma_bias_init default``) and no occupancy grid (nerf_pl has none).
+# Not reproduced (scene-protocol options, not part of the preset): nerf_pl's step LR
+# schedule, its raw-noise and sample-count options.
+REPORT = {"lrate": 5e-4, "first_omega0": 1.0, "omega0": 1.0, "siren_init": False, **PE,
+          "sigma_bias_init": "default", "occ_grid": False}
+for _fn in ("sin", "cos"):
+    register_preset(Preset(f"report-{_fn}", _fn, dict(REPORT),
+                           source="the course report's setting (nerf_pl with ReLU -> " + _fn + "); not searched"))
+
+
+def recipe_names() -> Tuple[str, ...]:
+    """Every name ``--recipe`` takes: the activations, the presets and ``none``."""
+    return tuple(ACTIVATIONS) + tuple(PRESETS) + ("none",)
+
+
+def resolve_setting(name: str) -> Tuple[str, str]:
+    """``--activation NAME`` -> (activation, recipe name): a preset gives its activation and
+    itself, an activation itself twice. ValueError for an unknown name."""
+    if name in PRESETS:
+        return PRESETS[name].activation, name
+    get_activation(name)
+    return name, name
+
+
+def recipe_of(name: str) -> Recipe:
+    """The options of recipe ``name`` (an activation's, a preset's; ``none``: {})."""
+    if name == "none":
+        return {}
+    if name in PRESETS:
+        return dict(PRESETS[name].recipe)
+    return dict(get_activation(name).recipe)
+
+
+def recipe_activation(name: str) -> Optional[str]:
+    """The activation a recipe belongs to (None for ``none``)."""
+    if name == "none":
+        return None
+    return PRESETS[name].activation if name in PRESETS else get_activation(name).name
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import Callable, List, Optional
 
 import configargparse
 
-from models.activations import ACTIVATIONS
+from models.activations import (ACTIVATIONS, PRESETS, recipe_activation, recipe_names, recipe_of,
+                                resolve_setting)
 from utils.errors import UserError
 from utils.io import atomic_write_text
 
@@ -52,7 +53,16 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--i_embed", type=int, default=0, help="0: positional encoding, -1: none (raw xyz)")
     g.add_argument("--multires", type=int, default=10, help="log2 of max frequency for xyz encoding")
     g.add_argument("--multires_views", type=int, default=4, help="log2 of max frequency for direction encoding")
-    g.add_argument("--activation", type=str, default="relu", help=f"hidden activation: {sorted(ACTIVATIONS)}")
+    g.add_argument("--activation", type=str, default="relu",
+                   help=f"hidden activation: {sorted(ACTIVATIONS)}, or a preset {sorted(PRESETS)} (an activation "
+                        f"with a recipe of its own, e.g. report-sin = sin with the course report's setting). "
+                        f"Applies the activation's recipe (see --recipe)")
+    g.add_argument("--recipe", type=str, default=None,
+                   help="the recipe applied (lrate, omega0s, init, encoding, ... of models/activations.py): "
+                        "default the activation's own (a preset's for a preset), 'none' for no recipe. "
+                        "Precedence: command line > recipe > config file > defaults; but a config file that "
+                        "names the activation (and so the same recipe) counts as explicit: command line > "
+                        "that file > recipe > defaults. The run's config.txt records the values in effect")
     g.add_argument("--dir_activation", type=str, default=None, help="direction-branch activation (default: --activation)")
     g.add_argument("--first_omega0", type=float, default=30.0, help="omega0 of the first layer (periodic activations)")
     g.add_argument("--omega0", type=float, default=30.0, help="omega0 of hidden layers (periodic activations)")
@@ -126,6 +136,14 @@ def add_train_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--i_video", type=int, default=50000, help="steps between render-path videos")
 
 
+RECIPE_HELP = (
+    "Recipes: each activation brings a recipe (models/activations.py): --activation X applies X's values for "
+    "every option not set explicitly, and prints them ('recipe X: lrate=..., ...'). Precedence: command line > "
+    "recipe > config file > defaults, except that a config file naming the activation (a recipe file written for "
+    "it, or a run's config.txt) counts as explicit: command line > that file > recipe > defaults. --recipe none "
+    "applies nothing.")
+
+
 def _raise_user_error(message: str):
     raise UserError(message)
 
@@ -134,7 +152,7 @@ def build_parser(description: str = "") -> configargparse.ArgumentParser:
     """The one parser of every script. Training keys are accepted everywhere, because
     eval.py and the bench scripts read a run's saved config, which holds them."""
     # allow_abbrev=False: a typo such as --N_sample must be an error, not --N_samples
-    p = configargparse.ArgumentParser(description=description, allow_abbrev=False,
+    p = configargparse.ArgumentParser(description=description, allow_abbrev=False, epilog=RECIPE_HELP,
                                       config_file_parser_class=configargparse.DefaultConfigFileParser)
     p.error = _raise_user_error  # a bad value is one line, not a usage block
     add_common_options(p)
@@ -146,6 +164,26 @@ def parser_defaults() -> dict:
     """Every option's default value, by name."""
     parser = build_parser()
     return {a.dest: a.default for a in parser._actions if a.dest != "help"}
+
+
+def cli_flags(options: dict) -> List[str]:
+    """{option: value} -> train.py command-line flags. A store_true option gives its bare
+    flag when true (nothing when false); a list gives several values; None is left out."""
+    actions = {a.dest: a for a in build_parser()._actions}
+    argv: List[str] = []
+    for key, value in options.items():
+        action = actions.get(key)
+        if action is None:
+            raise ValueError(f"unknown option '{key}'")
+        if value is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv += [f"--{key}"] if value else []
+        elif isinstance(value, (list, tuple)):
+            argv += [f"--{key}"] + [str(v) for v in value]
+        else:
+            argv += [f"--{key}", str(value)]
+    return argv
 
 
 def has_flag(argv: List[str], flag: str) -> bool:
@@ -175,7 +213,8 @@ def parse_script_args(own: argparse.ArgumentParser, argv: Optional[List[str]], d
     return ours, parse_args(build_parser(description=doc), rest)
 
 
-def _config_keys(parser, path: str) -> List[str]:
+def _config_items(parser, path: str) -> dict:
+    """The ``key = value`` items of a config file (values as written)."""
     if not os.path.isfile(path):
         raise UserError(f"config file '{path}' not found (--config)")
     with open(path) as f:
@@ -183,7 +222,11 @@ def _config_keys(parser, path: str) -> List[str]:
             items = parser._config_file_parser.parse(f)
         except configargparse.ConfigFileParserException as err:
             raise UserError(f"{path}: cannot parse config ({err})") from None
-    return list(items.keys())
+    return dict(items)
+
+
+def _config_keys(parser, path: str) -> List[str]:
+    return list(_config_items(parser, path).keys())
 
 
 def _config_path(argv: List[str]) -> Optional[str]:
@@ -197,13 +240,16 @@ def _config_path(argv: List[str]) -> Optional[str]:
 
 
 def parse_args(parser: configargparse.ArgumentParser, argv: Optional[List[str]] = None):
-    """Parse argv (+ config file), rejecting unknown config keys and flags with one line."""
+    """Parse argv (+ config file), rejecting unknown config keys and flags with one line;
+    then apply the activation's recipe (``apply_recipe``) and validate."""
     import sys
     argv = list(sys.argv[1:] if argv is None else argv)
     known = {a.dest for a in parser._actions} | {s.lstrip("-") for a in parser._actions for s in a.option_strings}
     path = _config_path(argv)
+    items = {}
     if path is not None:
-        unknown = [k for k in _config_keys(parser, path) if k not in known]
+        items = _config_items(parser, path)
+        unknown = [k for k in items if k not in known]
         if unknown:
             raise UserError(f"{path}: unknown config key(s) {', '.join(unknown)}")
     try:
@@ -214,8 +260,137 @@ def parse_args(parser: configargparse.ArgumentParser, argv: Optional[List[str]] 
         raise UserError("invalid command-line arguments (see the message above)") from None
     if extra:
         raise UserError(f"unknown argument(s) {' '.join(extra)}")
+    if hasattr(args, "recipe"):
+        applied, kept = apply_recipe(parser, args, argv, items)
+        if applied:
+            say_once(recipe_line(args.recipe, applied, kept))
     validate(args)
+    if hasattr(args, "recipe"):
+        for message in setting_warnings(args):
+            say_once(f"warning: {message}")
     return args
+
+
+# ---------------------------------------------------------------- recipes
+_SAID = set()
+
+
+def say_once(line: str) -> None:
+    """Print ``line`` unless this process printed it already (parse_args runs per script
+    and per run read: the same recipe line or warning is said once)."""
+    if line not in _SAID:
+        _SAID.add(line)
+        print(line, flush=True)
+
+
+def _format_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def recipe_line(recipe: str, applied: dict, kept: List[str]) -> str:
+    """``recipe sin: lrate=0.001, ... (kept: lrate)`` (the values applied, the keys set explicitly)."""
+    values = ", ".join(f"{k}={_format_value(v)}" for k, v in applied.items())
+    return f"recipe {recipe}: {values}" + (f" (set explicitly, kept: {', '.join(kept)})" if kept else "")
+
+
+def explicit_dests(parser, argv: List[str]) -> set:
+    """The options given on the command line (``--flag`` or ``--flag=value``)."""
+    return {a.dest for a in parser._actions if any(has_flag(argv, s) for s in a.option_strings)}
+
+
+def _setting(name: str, flag: str) -> tuple:
+    try:
+        return resolve_setting(name)
+    except ValueError:
+        raise UserError(f"{flag} '{name}' is unknown; expected one of {sorted(ACTIVATIONS)} "
+                        f"or a preset {sorted(PRESETS)}") from None
+
+
+def choose_recipe(args, cl: set, items: dict) -> tuple:
+    """(activation, recipe name, whether the config file counts as explicit).
+
+    The recipe: ``--recipe`` on the command line; else the command line's ``--activation``
+    (a preset names itself); else the config file's ``recipe``, or the recipe its
+    ``activation`` names; else the default activation's. A config file counts as explicit
+    (its keys outrank the recipe) when it names an activation or recipe that comes to the
+    same recipe: a recipe file written for that activation, or a run's config.txt."""
+    activation, implied = _setting(str(args.activation).strip(), "--activation")
+    file_act, file_recipe = items.get("activation"), items.get("recipe")
+    if "recipe" in cl:
+        recipe = str(args.recipe).strip()
+    elif "activation" in cl:
+        recipe = implied
+    elif file_recipe is not None:
+        recipe = str(file_recipe).strip()
+    else:
+        recipe = implied  # the file's activation (args.activation came from it) or the default
+    if recipe.lower() == "none":
+        recipe = "none"
+    if recipe not in recipe_names():
+        raise UserError(f"--recipe '{recipe}' is unknown; expected one of {list(recipe_names())}")
+    owner = recipe_activation(recipe)
+    if owner is not None and owner != activation:
+        if "activation" in cl or file_act is not None:
+            raise UserError(f"--recipe {recipe} is a recipe of activation '{owner}', not of --activation "
+                            f"'{args.activation}'; use --activation {owner}, or --recipe {activation} or none")
+        activation = owner  # --recipe report-sin alone picks its activation
+    file_recipe_name = None
+    if file_recipe is not None:
+        file_recipe_name = str(file_recipe).strip()
+        file_recipe_name = "none" if file_recipe_name.lower() == "none" else file_recipe_name
+    elif file_act is not None:
+        file_recipe_name = _setting(str(file_act).strip(), "activation (config file)")[1]
+    return activation, recipe, file_recipe_name is not None and file_recipe_name == recipe
+
+
+def apply_recipe(parser, args, argv: List[str], items: dict) -> tuple:
+    """Resolve ``--activation``/``--recipe`` on ``args`` and set the recipe's values for every
+    option not set explicitly. Precedence: command line > recipe > config file > defaults;
+    a config file naming the same recipe (``choose_recipe``) counts as explicit: command
+    line > that file > recipe > defaults. Returns ({option: value applied}, [explicit
+    options the recipe also names, kept])."""
+    cl = explicit_dests(parser, argv)
+    activation, recipe, file_explicit = choose_recipe(args, cl, items)
+    explicit = cl | (set(items) if file_explicit else set())
+    actions = {a.dest: a for a in parser._actions}
+    applied, kept = {}, []
+    for key, value in recipe_of(recipe).items():
+        if key in explicit:
+            kept.append(key)
+            continue
+        action = actions[key]
+        parsed = action.type(str(value)) if action.type is not None else value
+        setattr(args, key, parsed)
+        applied[key] = parsed
+    args.activation, args.recipe = activation, recipe
+    return applied, kept
+
+
+def describe_recipe(name: str) -> str:
+    """A recipe in words: ``lrate 0.001, omega0 1/1, PE`` (encoding, omega0s and lrate only)."""
+    r = recipe_of(name)
+    parts = [f"lrate {r['lrate']:g}"] if "lrate" in r else []
+    if "first_omega0" in r:
+        parts.append(f"omega0 {r['first_omega0']:g}/{r.get('omega0', r['first_omega0']):g}")
+    if "i_embed" in r:
+        parts.append("raw xyz" if int(r["i_embed"]) == -1 else "PE")
+    return ", ".join(parts)
+
+
+# Settings known to fail: (test on the parsed config, why and what to use instead).
+KNOWN_FAILURES = (
+    (lambda a: ACTIVATIONS[a.activation].periodic and a.first_omega0 >= 10 and a.i_embed == 0 and a.lrate > 2e-4,
+     lambda a: (f"{a.activation} with first_omega0 {a.first_omega0:g} on positional encoding (i_embed 0) at lrate "
+                f"{a.lrate:g} is known to fail: omega0 multiplies PE frequencies up to 2^{a.multires - 1} and the "
+                f"network aliases (demo: sin omega0 30 on PE at lr 1e-3 trains to noise, 11.99 dB against relu "
+                f"25.60); use raw xyz (--i_embed -1) or first_omega0 ~1 on PE, e.g. the {a.activation} recipe "
+                f"(--recipe {a.activation}: {describe_recipe(a.activation)})")),
+)
+
+
+def setting_warnings(args) -> List[str]:
+    """One line per known-failing setting in ``args`` (README, "Known pitfalls")."""
+    return [message(args) for test, message in KNOWN_FAILURES if args.activation in ACTIVATIONS and test(args)]
 
 
 # ---------------------------------------------------------------- validation at parse time

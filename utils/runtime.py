@@ -42,7 +42,7 @@ def configure_backend(device: torch.device) -> None:
 
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock times are the work's (no-op on the CPU)."""
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
