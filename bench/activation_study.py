@@ -1,9 +1,9 @@
 """The activation study in one command: every recipe x 3 seeds x {demo, lego100, fern},
 at equal steps and at equal training time, with region metrics (runs/study.py).
 
-    python -m bench.activation_study --out study_out --threads 2          # ~2 h 20 min on 2 idle CPU cores
+    python -m bench.activation_study --out study_out --threads 2          # ~2 h 15 min on 2 idle CPU cores
     python -m bench.activation_study --out study_gpu --full               # paper-size nets and steps (GPU)
-    python -m bench.activation_study --out smoke --smoke                  # relu + sin, seed 0, demo, 20 steps
+    python -m bench.activation_study --out smoke --smoke                  # relu + sin, seed 0, demo at 32x32, 20 steps
 
 Settings ``relu sin cos gauss wire finer report-sin report-cos`` (each ``--activation
 NAME`` with its own recipe), seeds 0 1 2, scenes ``demo``, ``lego100`` (lego at 100x100,

@@ -10,7 +10,8 @@ trained on each scene protocol (runs/protocol.py: ``demo``; ``lego100`` is skipp
 a reason when ../shared/data/nerf_synthetic/lego is absent) for ``--steps`` steps from
 ``--seed``, and scored by the mean PSNR of the scene's val views rendered at the end.
 Writes ``--out``/recipe_search.json and recipe_search.md (every candidate) and prints
-the winner per activation. Resumable: finished candidates are skipped.
+the winner per activation. Resumable: finished candidates are skipped. ``--candidates``
+retrains only the named ones (a second, longer stage on the leaders of a first).
 """
 import argparse
 import shlex
@@ -18,7 +19,7 @@ import sys
 
 from bench.common import set_threads
 from runs.protocol import SCENES
-from runs.recipe_search import GRID, search
+from runs.recipe_search import GRID, candidates, search
 from utils.config import check_output_folder
 from utils.errors import UserError, run_cli
 from utils.runtime import configure_backend, select_device
@@ -31,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="training steps per candidate")
     p.add_argument("--scenes", nargs="+", default=["demo"], choices=["demo", "lego100"], help="scene protocols")
     p.add_argument("--activations", nargs="+", default=list(GRID), choices=list(GRID), help="activations to search")
+    p.add_argument("--candidates", nargs="+", default=None,
+                   help="only these candidates (names as in the table, e.g. sin_pe_lr0.002_w1-1): a longer stage")
     p.add_argument("--seed", type=int, default=0, help="seed of every candidate")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -49,8 +52,12 @@ def main(argv=None) -> int:
     device = select_device(args.device)
     configure_backend(device)
     command = "python -m bench.recipe_search " + " ".join(shlex.quote(a) for a in argv)
+    if args.candidates:
+        unknown = sorted(set(args.candidates) - {c.name for c in candidates(list(GRID))})
+        if unknown:
+            raise UserError(f"--candidates: unknown candidate(s) {', '.join(unknown)}")
     search(args.out, [s for s in args.scenes if s in SCENES], args.activations, args.steps, args.seed, device,
-           command)
+           command, args.candidates)
     return 0
 
 

@@ -10,7 +10,8 @@ models/activations.py), so every setting trains on the same protocol with its ow
   activation and lrate), 4 val / 8 test views.
 - ``lego100``: ../shared/data/nerf_synthetic/lego at 100x100 (``--downscale 4``), test
   views 0, 25, ..., 175 (``--testskip 25``; val views likewise 0, 25, ...), a 64^3
-  occupancy grid as configs/blender/lego_cpu.txt.
+  occupancy grid as configs/blender/lego_cpu.txt (its warm-up, 16 updates of 16 steps,
+  skips nothing for the first 256 steps), 100 precrop steps (500 under ``--full``).
 - ``fern``: ../shared/data/nerf_llff_data/fern at ``images_8`` (factor 8), held-out views
   0/8/16, no grid (NDC rays), ``raw_noise_std 1`` as configs/llff/fern.txt. LLFF has no
   val split; the study scores fern's test views only.
@@ -65,10 +66,10 @@ SCENES: Dict[str, SceneProtocol] = {
         "N_rand": 512, "precrop_iters": 100}),
     "lego100": SceneProtocol("lego100", {
         "dataset_type": "blender", "datadir": os.path.join(DATA, "nerf_synthetic", "lego"), "downscale": 4,
-        "white_bkgd": True, "use_viewdirs": True, "testskip": 25, "N_rand": 1024, "precrop_iters": 500,
+        "white_bkgd": True, "use_viewdirs": True, "testskip": 25, "N_rand": 1024, "precrop_iters": 100,
         "precrop_frac": 0.5, "occ_grid": True, "occ_res": 64, "occ_update_every": 16, "occ_warmup": 16},
         datadir=os.path.join(DATA, "nerf_synthetic", "lego"),
-        full_options={"downscale": 2, "occ_res": 128}),
+        full_options={"downscale": 2, "occ_res": 128, "precrop_iters": 500}),
     "fern": SceneProtocol("fern", {
         "dataset_type": "llff", "datadir": os.path.join(DATA, "nerf_llff_data", "fern"), "factor": 8,
         "llffhold": 8, "use_viewdirs": True, "raw_noise_std": 1.0, "N_rand": 1024, "occ_grid": False},

@@ -8,16 +8,18 @@ eval.py scores). Test views are never loaded into a score. Every candidate sets 
 recipe key explicitly and runs with ``--recipe none``, so no recipe leaks into the search
 that chooses recipes.
 
-Results: ``<out>/candidates/<scene>__<candidate>.json`` as each candidate finishes (a
-candidate already there is skipped: the search resumes, and several processes may share
-one ``--out`` with disjoint ``--activations``), then ``<out>/recipe_search.json`` (every
-candidate) and ``<out>/recipe_search.md`` (the table, winners in bold) from every
-candidate file in the folder.
+Results: ``<out>/candidates/<scene>__<candidate>__<steps>.json`` as each candidate
+finishes (a candidate already there is skipped: the search resumes, and several processes
+may share one ``--out`` with disjoint ``--activations``), then ``<out>/recipe_search.json``
+(every candidate) and ``<out>/recipe_search.md`` (the table, the winner of each
+activation and run length in bold) from every candidate file in the folder.
+``candidates(..., names)`` restricts a run to named candidates: a second, longer stage on
+the leaders of a first one (``--candidates`` in bench/recipe_search.py).
 """
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -72,12 +74,14 @@ GRID: Dict[str, List[Dict[str, object]]] = {
 }
 
 
-def candidates(activations: List[str]) -> List[Candidate]:
-    return [Candidate(a, opts) for a in activations for opts in GRID[a]]
+def candidates(activations: List[str], names: Optional[List[str]] = None) -> List[Candidate]:
+    """The grid's candidates of ``activations`` (only those named in ``names``, if given)."""
+    found = [Candidate(a, opts) for a in activations for opts in GRID[a]]
+    return [c for c in found if names is None or c.name in names]
 
 
-def candidate_path(out: str, scene: str, cand: Candidate) -> str:
-    return os.path.join(out, "candidates", f"{scene}__{cand.name}.json")
+def candidate_path(out: str, scene: str, cand: Candidate, steps: int) -> str:
+    return os.path.join(out, "candidates", f"{scene}__{cand.name}__{steps}.json")
 
 
 def run_candidate(scene_name: str, cand: Candidate, steps: int, seed: int, device) -> Dict:
@@ -107,12 +111,13 @@ def collect(out: str) -> List[Dict]:
 
 
 def winners(results: List[Dict]) -> Dict[tuple, Dict]:
-    """(scene, activation) -> the candidate with the best val PSNR (diverged ones never win)."""
+    """(scene, activation, steps) -> the candidate with the best val PSNR (diverged ones
+    never win): runs of different lengths are separate contests."""
     best: Dict[tuple, Dict] = {}
     for r in results:
         if r["val_psnr"] is None:
             continue
-        key = (r["scene"], r["activation"])
+        key = (r["scene"], r["activation"], r["steps"])
         if key not in best or r["val_psnr"] > best[key]["val_psnr"]:
             best[key] = r
     return best
@@ -126,34 +131,34 @@ def markdown(results: List[Dict], command: str) -> str:
     best = winners(results)
     order = {a: i for i, a in enumerate(GRID)}
     rows = []
-    for r in sorted(results, key=lambda r: (r["scene"], order.get(r["activation"], 99), r["candidate"])):
-        won = best.get((r["scene"], r["activation"])) is r
+    for r in sorted(results, key=lambda r: (r["scene"], r["steps"], order.get(r["activation"], 99), r["candidate"])):
+        won = best.get((r["scene"], r["activation"], r["steps"])) is r
         psnr = "diverged" if r["val_psnr"] is None else f"{r['val_psnr']:.2f}"
         rows.append([r["scene"], r["activation"], _describe(r["options"]), str(r["steps"]),
                      f"**{psnr}**" if won else psnr, f"{r['train_seconds']:.0f}"])
     table = markdown_table(["scene", "activation", "candidate", "steps", "val PSNR", "train s"], rows)
     return (f"Command: `{command}`\n\nSeed 0; val PSNR = mean over the scene's val views rendered at the "
-            f"end (8-bit); the best candidate per activation is in bold.\n\n{table}\n")
+            f"end (8-bit); the best candidate per activation and run length is in bold.\n\n{table}\n")
 
 
 def write_summary(out: str, command: str) -> List[Dict]:
     results = collect(out)
     atomic_write_json(os.path.join(out, "recipe_search.json"), {"command": command, "candidates": results,
-                      "winners": {f"{s}/{a}": r["candidate"] for (s, a), r in winners(results).items()}})
+                      "winners": {f"{s}/{a}/{n}": r["candidate"] for (s, a, n), r in winners(results).items()}})
     atomic_write_text(os.path.join(out, "recipe_search.md"), markdown(results, command))
     return results
 
 
 def search(out: str, scenes: List[str], activations: List[str], steps: int, seed: int, device,
-           command: str) -> List[Dict]:
+           command: str, names: Optional[List[str]] = None) -> List[Dict]:
     os.makedirs(os.path.join(out, "candidates"), exist_ok=True)
     for scene_name in scenes:
         reason = SCENES[scene_name].missing()
         if reason:
             print(f"skipping {scene_name}: {reason}", flush=True)
             continue
-        for cand in candidates(activations):
-            path = candidate_path(out, scene_name, cand)
+        for cand in candidates(activations, names):
+            path = candidate_path(out, scene_name, cand, steps)
             if os.path.exists(path) and (read_json(path) or {}).get("steps") == steps:
                 print(f"{scene_name} {cand.name}: done, skipped", flush=True)
                 continue
@@ -163,7 +168,8 @@ def search(out: str, scenes: List[str], activations: List[str], steps: int, seed
             psnr = "diverged" if result["val_psnr"] is None else f"{result['val_psnr']:.2f} dB"
             print(f"{scene_name} {cand.name}: val PSNR {psnr} ({result['train_seconds']:.0f} s)", flush=True)
     results = write_summary(out, command)
-    for (scene_name, activation), r in sorted(winners(results).items()):
-        print(f"winner {scene_name} {activation}: {r['candidate']} val PSNR {r['val_psnr']:.2f} "
-              f"({_describe(r['options'])})")
+    for (scene_name, activation, n), r in sorted(winners(results).items()):
+        if activation in activations and n == steps:
+            print(f"winner {scene_name} {activation}: {r['candidate']} val PSNR {r['val_psnr']:.2f} after {n} steps "
+                  f"({_describe(r['options'])})")
     return results

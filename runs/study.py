@@ -31,25 +31,25 @@ subprocess: report.md, summary.csv, PSNR curves, side-by-side views).
 **Sizing the default protocol** (about 2 hours on this project's 2-core CPU, run alone).
 Step times alone on 2 cores (README "Results" and "Performance"; 4x128 nets, 32+32
 samples): demo relu 0.155 s/step (1000 steps in 2.58 min), sin/cos 0.20 s/step (3.41
-min); lego100 with the 64^3 grid ~0.09 s/step once warm (6259 steps in 600 s), ~0.29
-s/step without a grid or during the grid's warm-up. Ratios measured here (contended
-machine, 1 thread, ``STEP_COST``) put gauss, finer and the report presets near sin, and
-wire at ~6x relu (complex layers). Per scene and seed the 8 settings then cost about
-``sum(STEP_COST) = 13`` relu-steps per step:
+min); lego100 ~0.29 s/step without a grid or during the grid's warm-up (the first 256
+steps), 0.09 s/step after; fern has no grid: ~0.29 s/step taken alike. ``STEP_COST`` is
+a step's cost relative to relu's: wire 5.6 (1212 s against relu's 216 s for 200 steps in
+bench/results/recipe_search_demo.md), the others 1.2-1.4 (sin/cos 0.20/0.155; gauss,
+finer and the report presets taken alike). Per scene and seed the 8 settings cost
+``sum(STEP_COST) = 14.4`` relu steps per step:
 
-- demo, 400 steps: 13 x 400 x 0.155 s = 806 s per seed, 3 seeds = 40 min, plus
-  evaluation (8 test + 4 val views of 64x64 at each of 3 marks and the end: ~1 s each).
-- lego100, 400 steps (precrop 500 covers them, grid warm-up 256): ~0.25 s/step for relu
-  in this phase -> 13 x 400 x 0.25 = 1300 s per seed, 3 seeds = 65 min; the report presets
-  run without a grid (counted in STEP_COST). This is the largest term.
-- fern, 150 steps at 504x378 (no grid): ~0.12 s/step relu -> 13 x 150 x 0.12 = 234 s
-  per seed, 3 seeds = 12 min, plus 3 test views of 504x378 per evaluation (~10 s each,
-  at 1 time mark and the end: ~1 min per run, 24 min in all).
+- demo, 300 steps: 14.4 x 300 x 0.155 s = 670 s per seed, 3 seeds = 33 min, plus
+  evaluation (12 views of 64x64 at 3 marks and at the end, ~1 s a view): ~10 min.
+- lego100, 250 steps (all within the grid's warm-up): 14.4 x 250 x 0.29 s = 1044 s per
+  seed, 3 seeds = 52 min, plus 16 views of 100x100 per evaluation: ~10 min.
+- fern, 100 steps: 14.4 x 100 x 0.29 s = 418 s per seed, 3 seeds = 21 min, plus 3 views
+  of 504x378 per evaluation (~8 s a view at 3 evaluations): ~10 min.
 
-Total ~2 h 20 min on an idle 2-core machine: at the scale of a smoke test for NeRF, but
-enough to rank settings with 3 seeds. ``--full`` (for a GPU) uses the paper's nets
-(8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000 steps with
-time marks at 5, 10 and 20 minutes.
+Total ~2 h 15 min on an idle 2-core machine: a small-scale study, but 3 seeds of every
+setting on three scenes. The time marks sit below the fastest setting's (relu's) total
+training time so that every run should reach them. ``--full`` (for a GPU) uses the
+paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000 steps
+with time marks at 5, 10 and 20 minutes. This estimate has not been checked by a full run.
 """
 import os
 import shutil
@@ -89,13 +89,13 @@ class ScenePlan:
     overrides: Tuple[str, ...] = ()  # extra train.py flags (the smoke test's smaller images)
 
 
-DEFAULT_PLAN = (ScenePlan("demo", 400, (20.0, 40.0, 60.0)),
-                ScenePlan("lego100", 400, (30.0, 60.0, 90.0)),
-                ScenePlan("fern", 150, (15.0,)))
+DEFAULT_PLAN = (ScenePlan("demo", 300, (10.0, 20.0, 40.0)),
+                ScenePlan("lego100", 250, (15.0, 30.0, 60.0)),
+                ScenePlan("fern", 100, (10.0, 25.0)))
 FULL_PLAN = (ScenePlan("demo", 20000, (300.0, 600.0, 1200.0)),
              ScenePlan("lego100", 20000, (300.0, 600.0, 1200.0)),
              ScenePlan("fern", 10000, (300.0, 600.0, 1200.0)))
-SMOKE_PLAN = (ScenePlan("demo", 20, (0.5,), ("--demo_res", "32")),)  # demo at 32x32: a pipeline check
+SMOKE_PLAN = (ScenePlan("demo", 20, (0.5,), ("--demo_res", "32", "--N_rand", "128")),)  # a pipeline check
 SMOKE_SETTINGS, SMOKE_SEEDS = ("relu", "sin"), (0,)
 
 

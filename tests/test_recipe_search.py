@@ -16,6 +16,19 @@ def test_candidates_set_every_recipe_key_and_apply_no_recipe():
         assert cand.activation in ACTIVATIONS
     names = [c.name for c in rs.candidates(list(rs.GRID))]
     assert len(names) == len(set(names))
+    picked = rs.candidates(list(rs.GRID), ["sin_pe_lr0.002_w1-1", "cos_raw_lr0.0002_w30-30"])
+    assert [c.name for c in picked] == ["sin_pe_lr0.002_w1-1", "cos_raw_lr0.0002_w30-30"]
+
+
+def test_longer_runs_are_a_separate_contest():
+    r = lambda name, act, steps, psnr: {"scene": "demo", "candidate": name, "activation": act, "steps": steps,
+                                        "val_psnr": psnr, "options": {"lrate": 1e-3}, "train_seconds": 1.0}
+    results = [r("a", "sin", 200, 20.0), r("b", "sin", 200, 18.0), r("b", "sin", 1000, 25.0),
+               r("a", "sin", 1000, 24.0), r("c", "sin", 200, None)]
+    best = rs.winners(results)
+    assert best[("demo", "sin", 200)]["candidate"] == "a" and best[("demo", "sin", 1000)]["candidate"] == "b"
+    md = rs.markdown(results, "cmd")
+    assert md.count("**") == 4 and "diverged" in md
 
 
 @pytest.mark.slow
@@ -41,7 +54,7 @@ def test_search_writes_every_candidate_and_resumes(tmp_path):
     data = json.loads((out / "recipe_search.json").read_text())
     assert len(data["candidates"]) == len(rs.GRID["gauss"])
     assert all(c["steps"] == 2 and c["n_val_views"] == 4 for c in data["candidates"])
-    assert "winner demo gauss: " in proc.stdout and data["winners"]["demo/gauss"]
+    assert "winner demo gauss: " in proc.stdout and data["winners"]["demo/gauss/2"]
     md = (out / "recipe_search.md").read_text()
     assert md.count("**") == 2 and "python -m bench.recipe_search --steps 2" in md
     proc = run_script("-m", "bench.recipe_search", "--steps", "2", "--activations", "gauss", "--out", out)

@@ -47,27 +47,38 @@ def losses(run: Path) -> dict:
     return {e.step: e.value for e in acc.Scalars("train/loss")}
 
 
+def newest_step(run: Path) -> int:
+    """The newest checkpoint's step in ``run`` (0 when there is none)."""
+    steps = [int(p.stem.split("_")[1]) for p in run.glob("ckpt_*.pt")]
+    return max(steps, default=0)
+
+
 @pytest.mark.slow
 def test_random_kill_9_resumes_bit_exactly(tmp_path):
-    """kill -9 at random moments (checkpoints every step, so some land mid-write); the
-    resumed run's weights and loss scalars equal an uninterrupted run's, bit for bit."""
-    steps = ["--N_iters", "40", "--i_weights", "1"]
+    """kill -9 at random moments of training (checkpoints every step, so some land
+    mid-write); the resumed run's weights and loss scalars equal an uninterrupted run's,
+    bit for bit. Each kill waits for the run to pass a random step, then a random fraction
+    of a step's time, so it lands in training whatever the machine's speed."""
+    steps = ["--N_iters", "60", "--i_weights", "1"]
     train(tmp_path, "whole", *steps)
-    rng, kills = random.Random(0), 0
+    rng, kills, run = random.Random(0), 0, tmp_path / "killed"
     cmd = [sys.executable, "train.py", "--basedir", str(tmp_path), "--expname", "killed", *TINY, *steps]
-    for _ in range(6):
+    for target in sorted(rng.sample(range(3, 55), 5)):
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 7.0))  # torch's import takes ~2 s of it
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and newest_step(run) < target and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.03))
         if proc.poll() is None:
             proc.kill()
             kills += 1
         proc.wait()
     train(tmp_path, "killed", *steps)  # finish
     assert kills >= 3
-    a, b = weights(tmp_path / "whole" / "ckpt_0000040.pt"), weights(tmp_path / "killed" / "ckpt_0000040.pt")
+    a, b = weights(tmp_path / "whole" / "ckpt_0000060.pt"), weights(run / "ckpt_0000060.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert losses(tmp_path / "whole") == losses(tmp_path / "killed")
-    assert not list((tmp_path / "killed").glob(".tmp_*"))
+    assert losses(tmp_path / "whole") == losses(run)
+    assert not list(run.glob(".tmp_*"))
 
 
 def test_nan_stops_the_run_and_keeps_only_finite_checkpoints(tmp_path):

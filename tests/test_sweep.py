@@ -32,7 +32,8 @@ def sweep_internals():
 def dry_run(config, *args):
     """The planned runs of ``sweep.py --dry_run``: [(name, N_iters, run_dir)] in order."""
     proc = run_script("sweep.py", "--config", config, "--dry_run", *args)
-    plan = [PLAN_LINE.match(line) for line in proc.stdout.splitlines() if line.strip()]
+    said = ("recipe ", "warning: ")  # the recipe lines each job's config prints, once per setting
+    plan = [PLAN_LINE.match(line) for line in proc.stdout.splitlines() if line.strip() and not line.startswith(said)]
     assert plan and all(plan), proc.stdout
     assert all(m[2] == "new" and m[3] == "0" for m in plan), proc.stdout
     return [(m[1], int(m[4]), Path(m[5])) for m in plan]
