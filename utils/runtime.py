@@ -35,6 +35,14 @@ def autocast(device: torch.device, dtype):
 
 
 def configure_backend(device: torch.device) -> None:
+    """Process-wide numeric settings for a run on ``device``.
+
+    CPU: subnormal floats are flushed to zero. Activations that decay like exp(-z^2)
+    (gauss, wire) leave ~4% of their outputs subnormal, and a 65536x128 @ 128x128 matmul
+    over such input takes 71 ms instead of 18 ms on this project's CPU (x86 handles
+    subnormals in microcode); flushed, it takes 18 ms, as relu's does. Values below
+    1.2e-38 make no difference to a NeRF. CUDA: TF32 matmuls."""
+    torch.set_flush_denormal(True)  # False (no effect) on CPUs without the flag
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
