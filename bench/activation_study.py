@@ -18,11 +18,10 @@ import argparse
 import shlex
 import sys
 
-from bench.common import set_threads
+from bench.common import add_runtime_flags, parse_own_args, start_device
 from runs.study import DEFAULT_PLAN, FULL_PLAN, SEEDS, SETTINGS, SMOKE_PLAN, SMOKE_SEEDS, SMOKE_SETTINGS, run_study
 from utils.config import check_output_folder
-from utils.errors import UserError, run_cli
-from utils.runtime import configure_backend, select_device
+from utils.errors import run_cli
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,25 +35,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="a subset of the seeds")
     p.add_argument("--scenes", nargs="+", choices=["demo", "lego100", "fern"], default=None, help="a subset of scenes")
     p.add_argument("--no_compare", action="store_true", help="skip the compare.py reports")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_runtime_flags(p)
     return p
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = parser()
-    p.error = lambda message: (_ for _ in ()).throw(UserError(message))
-    args = p.parse_args(argv)
+    args = parse_own_args(parser(), argv)
     check_output_folder(args.out, "--out")
     plans = SMOKE_PLAN if args.smoke else FULL_PLAN if args.full else DEFAULT_PLAN
     if args.scenes:
         plans = tuple(pl for pl in plans if pl.scene in args.scenes)
     settings = args.settings or (SMOKE_SETTINGS if args.smoke else SETTINGS)
     seeds = args.seeds if args.seeds is not None else (SMOKE_SEEDS if args.smoke else SEEDS)
-    set_threads(args.threads)
-    device = select_device(args.device)
-    configure_backend(device)
+    device = start_device(args.threads, args.device)
     command = "python -m bench.activation_study " + " ".join(shlex.quote(a) for a in argv)
     run_study(args.out, plans, settings, seeds, device, command, full=args.full, compare=not args.no_compare)
     return 0

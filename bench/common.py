@@ -7,7 +7,9 @@ from typing import List, Optional, Tuple
 import torch
 
 from utils.config import has_flag, parse_script_args
+from utils.errors import UserError
 from utils.io import atomic_write_json
+from utils.runtime import configure_backend, select_device
 
 
 def resolve_args(own: argparse.ArgumentParser, argv: Optional[List[str]], doc: str,
@@ -26,6 +28,26 @@ def set_threads(n: int) -> None:
     """``--threads N`` (0: leave torch's default)."""
     if n > 0:
         torch.set_num_threads(n)
+
+
+def add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    """``--threads`` and ``--device`` for a bench script with a parser of its own."""
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def parse_own_args(p: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
+    """``p``'s arguments, a parse error raised as a one-line UserError (no usage block)."""
+    p.error = lambda message: (_ for _ in ()).throw(UserError(message))
+    return p.parse_args(argv)
+
+
+def start_device(threads: int, device: str) -> torch.device:
+    """Threads set, the device chosen and its backend configured (utils/runtime.py)."""
+    set_threads(threads)
+    chosen = select_device(device)
+    configure_backend(chosen)
+    return chosen
 
 
 def run_facts(args, trainer, device) -> dict:

@@ -17,12 +17,11 @@ import argparse
 import shlex
 import sys
 
-from bench.common import set_threads
+from bench.common import add_runtime_flags, parse_own_args, start_device
 from runs.protocol import SCENES
 from runs.recipe_search import GRID, candidates, search
 from utils.config import check_output_folder
 from utils.errors import UserError, run_cli
-from utils.runtime import configure_backend, select_device
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,22 +34,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", nargs="+", default=None,
                    help="only these candidates (names as in the table, e.g. sin_pe_lr0.002_w1-1): a longer stage")
     p.add_argument("--seed", type=int, default=0, help="seed of every candidate")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_runtime_flags(p)
     return p
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = parser()
-    p.error = lambda message: (_ for _ in ()).throw(UserError(message))
-    args = p.parse_args(argv)
+    args = parse_own_args(parser(), argv)
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
     check_output_folder(args.out, "--out")
-    set_threads(args.threads)
-    device = select_device(args.device)
-    configure_backend(device)
+    device = start_device(args.threads, args.device)
     command = "python -m bench.recipe_search " + " ".join(shlex.quote(a) for a in argv)
     if args.candidates:
         unknown = sorted(set(args.candidates) - {c.name for c in candidates(list(GRID))})
