@@ -14,6 +14,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from runs import layout
 from tests.conftest import ROOT
 
 TINY = ["--dataset_type", "demo", "--demo_res", "16", "--white_bkgd", "--use_viewdirs",
@@ -49,8 +50,8 @@ def losses(run: Path) -> dict:
 
 def newest_step(run: Path) -> int:
     """The newest checkpoint's step in ``run`` (0 when there is none)."""
-    steps = [int(p.stem.split("_")[1]) for p in run.glob("ckpt_*.pt")]
-    return max(steps, default=0)
+    found = layout.checkpoints(str(run))
+    return found[-1][0] if found else 0
 
 
 @pytest.mark.slow
