@@ -1,13 +1,13 @@
 """The activation study in one command: every recipe x 3 seeds x {demo, lego100, fern},
 at equal steps and at equal training time, with region metrics (runs/study.py).
 
-    python -m bench.activation_study --out study_out --threads 2          # ~2 h 15 min on 2 idle CPU cores
+    python -m bench.activation_study --out study_out --threads 2          # ~2.5 h alone on 2 CPU cores
     python -m bench.activation_study --out study_gpu --full               # paper-size nets and steps (GPU)
     python -m bench.activation_study --out smoke --smoke                  # relu + sin, seed 0, demo at 32x32, 20 steps
 
 Settings ``relu sin cos gauss wire finer report-sin report-cos`` (each ``--activation
 NAME`` with its own recipe), seeds 0 1 2, scenes ``demo``, ``lego100`` (lego at 100x100,
-test views 0, 25, ..., 175) and ``fern`` (images_8, no grid); a scene whose data is
+test views 0, 25, ..., 175) and ``fern`` (images_8 at 168x126, no grid); a scene whose data is
 absent is skipped with the reason. Resumable: run the same command again and finished
 runs are skipped. Writes ``--out``/study.md (tables per scene: equal steps, equal time,
 regions; mean ± std over seeds), study.json (every run), results/<run>.json,

@@ -128,12 +128,19 @@ def image_folder(datadir: str, factor: int) -> str:
     return folder
 
 
-def load_images(folder: str, n_poses: int, npy_path: str) -> np.ndarray:
-    """(N, H, W, 3) float32 in [0, 1]; alpha, if any, is dropped (as the original loader)."""
+def load_images(folder: str, n_poses: int, npy_path: str, downscale: int = 1) -> np.ndarray:
+    """(N, H, W, 3) float32 in [0, 1]; alpha, if any, is dropped (as the original loader).
+    ``downscale`` k > 1 averages k x k pixel blocks (INTER_AREA); k must divide H and W, so
+    that the intrinsics scale by exactly 1/k on both axes."""
     names = image_files(folder)
     if len(names) != n_poses:
         raise UserError(f"'{folder}' has {len(names)} images but '{npy_path}' has {n_poses} poses")
-    images = [read_image(os.path.join(folder, name))[..., :3] for name in names]
+    if downscale > 1:
+        H, W = read_image(os.path.join(folder, names[0])).shape[:2]
+        if H % downscale or W % downscale:
+            raise UserError(f"--downscale {downscale} must divide the image size of '{folder}' ({W}x{H}); "
+                            f"divisors of both: {[k for k in range(2, min(H, W) + 1) if H % k == 0 and W % k == 0][:6]}")
+    images = [read_image(os.path.join(folder, name), downscale)[..., :3] for name in names]
     odd = first_odd_shape(images)[0]  # not empty: there is at least one pose
     if odd is not None:
         sizes = Counter(f"{img.shape[1]}x{img.shape[0]}" for img in images)
@@ -252,9 +259,9 @@ def load_llff(args) -> Scene:
         raise UserError(f"--factor must be >= 1 (1: full-size images/), got {args.factor}")
     npy = os.path.join(datadir, "poses_bounds.npy")
     raw_poses, hwf, bounds = read_poses_bounds(npy)
-    images = load_images(image_folder(datadir, args.factor), len(raw_poses), npy)
+    images = load_images(image_folder(datadir, args.factor), len(raw_poses), npy, args.downscale)
     H, W = images.shape[1:3]
-    focal = hwf[0, 2] * W / hwf[0, 1]  # first row's intrinsics, as the original loader
+    focal = hwf[0, 2] * W / hwf[0, 1]  # first row's intrinsics scaled to the loaded width, as the original loader
     poses, bounds = rescale(to_homogeneous(llff_to_opengl(raw_poses)), bounds)
     poses = recenter(poses)
     n_views = args.n_frames if args.n_frames > 0 else DEFAULT_VIEWS

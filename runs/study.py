@@ -42,16 +42,19 @@ finer and the report presets taken alike). Per scene and seed the 8 settings cos
   evaluation (12 views of 64x64 at 3 marks and at the end, ~1 s a view): ~10 min.
 - lego100, 250 steps (all within the grid's warm-up): 14.4 x 250 x 0.29 s = 1044 s per
   seed, 3 seeds = 52 min, plus 16 views of 100x100 per evaluation: ~10 min.
-- fern, 100 steps: 14.4 x 100 x 0.29 s = 418 s per seed, 3 seeds = 21 min, plus 3 views
-  of 504x378 per evaluation (~8 s a view at 3 evaluations): ~10 min.
+- fern, 100 steps: 14.4 x 100 x 0.32 s = 460 s per seed, 3 seeds = 23 min, plus 3 test
+  views of 168x126 per evaluation (2 marks and the end: 9 renders of ~2 s, x 14.4 x 3):
+  ~15 min. (At images_8's full 504x378, and rendering LLFF's val views, which are its test
+  views, a second time, one relu run took 370 s wall for 32 s of training.)
 
-Total ~2 h 15 min on an idle 2-core machine: a small-scale study, but 3 seeds of every
+Estimated total ~2 h 20 min on an idle 2-core machine: a small-scale study, but 3 seeds of every
 setting on three scenes. The time marks sit below the fastest setting's (relu's) total
 training time so that every run should reach them. ``--full`` (for a GPU) uses the
 paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000 steps
-with time marks at 5, 10 and 20 minutes. Measured so far: the demo part (24 runs) took
-51 min alone on the 2 cores, against the 43 min estimated (gauss ran at 1.5x relu, not 1.2x);
-lego100 and fern have not been run.
+with time marks at 5, 10 and 20 minutes. Measured alone on the 2 cores: the demo part
+(24 runs) took 51 min, against the 43 min estimated (gauss ran at 1.5x relu, not 1.2x); the
+lego100 part 64 min (wire: 358 s of training per run, 5.4x relu's 66 s), the fern part at
+168x126 34 min: 2 h 29 min in all.
 """
 import os
 import shutil
@@ -128,6 +131,13 @@ def region_metrics(scene_name: str, scene, views, indices, outdir: str) -> Dict:
     return mean_over_views(per_view)
 
 
+def scored_splits(splits: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """(val, test) view indices to render; val is empty when it repeats the test views
+    (LLFF's val = test, as nerf-pytorch), so those are rendered once and scored as test."""
+    val, test = splits["val"], splits["test"]
+    return (val[:0] if np.array_equal(val, test) else val), test
+
+
 def run_one(out: str, plan: ScenePlan, setting: str, seed: int, device, full: bool = False,
             log=print) -> Dict:
     """Train and evaluate one (scene, setting, seed); returns (and writes) its results."""
@@ -144,7 +154,7 @@ def run_one(out: str, plan: ScenePlan, setting: str, seed: int, device, full: bo
                          "--i_testset", "0", "--i_video", "0", "--i_weights", "0", "--i_img", "0",
                          *plan.overrides], full)
     scene = load_scene_cached(args)
-    val, test = scene.splits["val"], scene.splits["test"]
+    val, test = scored_splits(scene.splits)
     trainer, views, batcher = setup_training(args, scene, device)
     save_config(args, layout.config_path(run_dir))
     from torch.utils.tensorboard import SummaryWriter

@@ -258,6 +258,28 @@ def test_synthetic_scene_reorders_columns_to_identity(tmp_path):
     assert scene.splits["test"].tolist() == [0]
 
 
+def test_downscale_averages_blocks_and_scales_focal(tmp_path):
+    """--downscale 2 on 12x16 images: each pixel is the mean of its 2x2 block, written out
+    here with numpy; focal and the principal point are exactly halved."""
+    root = write_scene(tmp_path / "s")
+    full = load_scene(llff_args(root))
+    half = load_scene(llff_args(root, "--downscale", "2"))
+    blocks = full.images.reshape(3, 6, 2, 8, 2, 3).mean(axis=(2, 4))
+    assert half.images.shape == (3, 6, 8, 3)
+    np.testing.assert_allclose(half.images, blocks, atol=1e-6)
+    np.testing.assert_allclose(half.K[0, 0], 100.0 * 8 / 128, rtol=1e-6)
+    np.testing.assert_allclose(half.K[:2, 2], [4.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(half.poses, full.poses)
+
+
+def test_downscale_must_divide_the_image_size(tmp_path):
+    root = write_scene(tmp_path / "s")
+    with pytest.raises(UserError) as err:
+        load_scene(llff_args(root, "--downscale", "5"))
+    msg = str(err.value)
+    assert "--downscale 5" in msg and "images_8" in msg and "16x12" in msg and "[2, 4]" in msg
+
+
 def test_image_count_differs_from_pose_count(tmp_path):
     root = write_scene(tmp_path / "s", n_poses=3, sizes=((12, 16),) * 4)
     with pytest.raises(UserError) as err:

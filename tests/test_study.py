@@ -2,10 +2,11 @@
 numbers, and the smoke protocol end to end (train, evaluate, regions, compare.py, resume)."""
 import json
 
+import numpy as np
 import pytest
 
 from conftest import run_script
-from runs.study import scene_tables
+from runs.study import scene_tables, scored_splits
 
 
 def fake(setting, seed, psnr, seconds=10.0, diverged=False):
@@ -58,3 +59,12 @@ def test_smoke_protocol_end_to_end_and_resume(tmp_path):
     assert "demo_relu_s0: done, skipped" in proc.stdout
     assert "demo_sin_s0: unfinished run folder, training again from scratch" in proc.stdout
     assert (out / "results" / "demo_sin_s0.json").exists()
+
+
+def test_llff_val_views_equal_to_test_are_rendered_once():
+    llff = {"train": np.array([1, 2, 3, 5]), "val": np.array([0, 4]), "test": np.array([0, 4])}
+    val, test = scored_splits(llff)
+    assert val.tolist() == [] and test.tolist() == [0, 4]
+    blender = {"train": np.array([0]), "val": np.array([0, 25]), "test": np.array([0, 25, 50])}
+    val, test = scored_splits(blender)
+    assert val.tolist() == [0, 25] and test.tolist() == [0, 25, 50]

@@ -105,7 +105,7 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--testskip", type=int, default=1, help="load 1/N of val/test images")
     g.add_argument("--white_bkgd", action="store_true", help="composite RGBA onto white (Blender)")
     g.add_argument("--half_res", action="store_true", help="load Blender images at half resolution")
-    g.add_argument("--downscale", type=int, default=1, help="resize Blender images by 1/N (INTER_AREA)")
+    g.add_argument("--downscale", type=int, default=1, help="resize Blender and LLFF images by 1/N (INTER_AREA; on LLFF, after --factor, and N must divide the size)")
     g.add_argument("--demo_res", type=int, default=64, help="image size of the built-in demo scene")
     g.add_argument("--factor", type=int, default=8, help="LLFF: use images_N (downsample factor)")
     g.add_argument("--llffhold", type=int, default=8, help="LLFF: every Nth image is a test view")
