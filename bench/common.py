@@ -2,7 +2,7 @@
 ``python -m bench.<script>``): their own flags in front of train.py's options, and the
 facts every result records."""
 import argparse
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 import torch
 
@@ -13,14 +13,16 @@ from utils.runtime import configure_backend, select_device
 
 
 def resolve_args(own: argparse.ArgumentParser, argv: Optional[List[str]], doc: str,
-                 prepend: Tuple[str, ...] = (), default_config: Optional[str] = None):
+                 prepend: Union[Tuple[str, ...], Callable[[argparse.Namespace], Tuple[str, ...]]] = (),
+                 default_config: Optional[str] = None):
     """(bench flags, train.py config). Everything the bench parser does not know goes to
-    train.py's parser (``--config FILE`` and any overrides); ``prepend`` comes before the
-    user's arguments there, so the user's own flags win over it."""
-    def complete(_, rest: List[str]) -> List[str]:
+    train.py's parser (``--config FILE`` and any overrides); ``prepend`` (or
+    ``prepend(bench flags)``) comes before the user's arguments there, so the user's own
+    flags win over it."""
+    def complete(bench: argparse.Namespace, rest: List[str]) -> List[str]:
         if default_config is not None and not has_flag(rest, "--config"):
             rest = ["--config", default_config] + rest
-        return list(prepend) + rest
+        return list(prepend(bench) if callable(prepend) else prepend) + rest
     return parse_script_args(own, argv, doc, complete)
 
 

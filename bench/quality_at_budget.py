@@ -5,17 +5,22 @@
 
 - scene: the config's (default ``configs/blender/lego_cpu.txt``: lego from
   ../shared/data/nerf_synthetic/lego), always loaded with ``--downscale 4 --white_bkgd
-  --testskip 25``, i.e. 100x100 images and the test views 0, 25, ..., 175 (8 views).
+  --testskip 25``, i.e. 100x100 images and the test views 0, 25, ..., 175 (8 views);
+  when val is scored, ``--testskip 1``: all 8 val views of ../shared/data's lego, and
+  the same 8 test views, taken every 25th.
   These come before the user's arguments, so an explicit command-line flag still wins.
 - training: ``runs.training.timed_step`` (precrop, gradient step, grid upkeep), as
   train.py runs it, from a fresh model, until ``--budget`` seconds of training time have passed;
   --N_iters is ignored. Training time is measured around each step (GPU synchronised),
   so evaluation, data loading and setup are outside the budget.
 - evaluation: every ``--eval_every`` seconds of training time and at the end, the loaded
-  test views are rendered as eval.py renders them (8-bit quantised, grid on if
-  --occ_grid) and their mean PSNR is recorded.
-- output: the PSNR-vs-time curve and the final test PSNR; ``--json PATH`` writes
-  {"final_psnr", "curve": [[train_seconds, psnr], ...], "steps", "config", ...}.
+  views of ``--split`` are rendered as eval.py renders them (8-bit quantised, grid on if
+  --occ_grid) and their mean PSNR is recorded. ``test`` (the default) is for reporting;
+  ``--split val`` is for tuning, so a recipe is never chosen on the views it is
+  reported on; ``--split val test`` scores both in one run.
+- output: the PSNR-vs-time curve and the final PSNR; ``--json PATH`` writes
+  {"final_psnr", "curve": [[train_seconds, psnr], ...], "split", "splits", "steps", "config", ...}:
+  the top-level PSNRs are the first split's; ``splits`` has every split's.
 """
 import argparse
 import os
@@ -31,65 +36,99 @@ from utils.runtime import configure_backend, select_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "blender", "lego_cpu.txt")
-PROTOCOL = ("--downscale", "4", "--white_bkgd", "--testskip", "25")
+PROTOCOL = ("--downscale", "4", "--white_bkgd")
+
+
+TEST_STRIDE = 25  # the protocol's test views: 0, 25, ..., 175 of lego's 200
+
+
+def protocol(bench: argparse.Namespace) -> tuple:
+    """The scene flags, before the user's: ``--testskip 25`` (8 test views), or
+    ``--testskip 1`` when val views are scored (all 8; the test views are then taken
+    every 25th by ``scored_views``)."""
+    return PROTOCOL + ("--testskip", "1" if "val" in bench.split else str(TEST_STRIDE))
+
+
+def scored_views(scene, split: str, testskip: int):
+    """The view indices of ``split``: every val view loaded; test views every 25th."""
+    indices = scene.splits[split]
+    return indices[::TEST_STRIDE] if split == "test" and testskip == 1 else indices
 
 
 def bench_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, description="bench/quality_at_budget.py options")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds")
-    p.add_argument("--eval_every", type=float, default=60.0, help="training seconds between test evaluations")
+    p.add_argument("--eval_every", type=float, default=60.0, help="training seconds between evaluations")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--split", nargs="+", choices=["test", "val"], default=["test"],
+                   help="views to score: test (to report), val (to tune on), or both ('val test': "
+                        "one run, chosen on val, its test numbers read afterwards)")
     p.add_argument("--json", type=str, default=None, help="write the results here")
     p.add_argument("--save_ckpt", type=str, default=None, help="save the final training state here")
     return p
 
 
-def mean_test_psnr(trainer: Trainer, views, indices) -> float:
+def mean_psnr(trainer: Trainer, views, indices) -> float:
     """Mean PSNR of the 8-bit renders of ``indices`` (eval-time render options)."""
     return evaluate_views(views, indices, trainer.coarse, trainer.fine, trainer.render_options(train=False),
                           trainer.args.chunk, amp=trainer.amp, with_ssim=False)["psnr"]
 
 
 def train_with_budget(trainer: Trainer, batcher, evaluate, budget: float, eval_every: float):
-    """Train until ``budget`` training seconds; evaluate (untimed) every ``eval_every``."""
+    """Train until ``budget`` training seconds; ``evaluate() -> {split: psnr}`` (untimed)
+    every ``eval_every`` and at the end. Returns [[train_seconds, {split: psnr}], ...]."""
     opts = trainer.render_options(train=True)
     curve, next_eval = [], eval_every
     while trainer.train_seconds < budget:
         timed_step(trainer, batcher, opts)
         if next_eval <= trainer.train_seconds < budget:
             curve.append([trainer.train_seconds, evaluate()])
-            print(f"[{trainer.train_seconds:7.1f} s, step {trainer.step}] test PSNR {curve[-1][1]:.2f}", flush=True)
+            said = ", ".join(f"{k} {v:.2f}" for k, v in curve[-1][1].items())
+            print(f"[{trainer.train_seconds:7.1f} s, step {trainer.step}] PSNR {said}", flush=True)
             while next_eval <= trainer.train_seconds:
                 next_eval += eval_every
     curve.append([trainer.train_seconds, evaluate()])
     return curve
 
 
+def split_results(curve, views_of: dict) -> dict:
+    """{split: {"final_psnr", "curve": [[train_seconds, psnr], ...], "n_views"}}."""
+    return {split: {"final_psnr": curve[-1][1][split], "curve": [[t, scores[split]] for t, scores in curve],
+                    "n_views": len(indices)} for split, indices in views_of.items()}
+
+
 def main(argv=None) -> int:
-    bench, args = resolve_args(bench_parser(), argv, __doc__, PROTOCOL, DEFAULT_CONFIG)
+    bench, args = resolve_args(bench_parser(), argv, __doc__, protocol, DEFAULT_CONFIG)
     if bench.budget <= 0 or bench.eval_every <= 0:
         raise UserError("--budget and --eval_every must be > 0")
     set_threads(bench.threads)
     device = select_device(args.device)
     configure_backend(device)
     scene = load_scene(args)
-    test = scene.splits["test"]
-    if len(test) == 0 or len(scene.splits["train"]) == 0:
-        raise UserError(f"{args.datadir or args.dataset_type}: needs train and test views")
+    views_of = {split: scored_views(scene, split, args.testskip) for split in dict.fromkeys(bench.split)}
+    for split, indices in views_of.items():
+        if len(indices) == 0 or len(scene.splits["train"]) == 0:
+            raise UserError(f"{args.datadir or args.dataset_type}: needs train and {split} views (--split)")
     trainer, views, batcher = setup_training(args, scene, device)
-    print(f"{scene.name}: {len(scene.splits['train'])} train / {len(test)} test views {scene.H}x{scene.W}, "
-          f"budget {bench.budget:g} s, {args.activation}, device {device}", flush=True)
+    print(f"{scene.name}: {len(scene.splits['train'])} train / "
+          + " / ".join(f"{len(v)} {k}" for k, v in views_of.items())
+          + f" views {scene.H}x{scene.W}, budget {bench.budget:g} s, {args.activation}, device {device}", flush=True)
     wall = time.perf_counter()
-    curve = train_with_budget(trainer, batcher, lambda: mean_test_psnr(trainer, views, test), bench.budget,
-                              bench.eval_every)
+    curve = train_with_budget(trainer, batcher, lambda: {k: mean_psnr(trainer, views, v) for k, v in views_of.items()},
+                              bench.budget, bench.eval_every)
     wall = time.perf_counter() - wall
-    print("train_s    psnr")
-    for seconds, value in curve:
-        print(f"{seconds:7.1f}  {value:6.2f}")
-    print(f"final test PSNR {curve[-1][1]:.2f} dB after {trainer.step} steps ({trainer.train_seconds:.1f} s training)")
-    result = {"final_psnr": curve[-1][1], "curve": curve, "steps": trainer.step, "train_seconds": trainer.train_seconds,
-              "eval_seconds": wall - trainer.train_seconds, "budget": bench.budget, "n_test_views": len(test),
-              "resolution": [scene.H, scene.W], **run_facts(args, trainer, device)}
+    splits = split_results(curve, views_of)
+    print("train_s  " + "  ".join(f"{k:>6}" for k in views_of))
+    for seconds, scores in curve:
+        print(f"{seconds:7.1f}  " + "  ".join(f"{v:6.2f}" for v in scores.values()))
+    for split, r in splits.items():
+        print(f"final {split} PSNR {r['final_psnr']:.2f} dB after {trainer.step} steps "
+              f"({trainer.train_seconds:.1f} s training)")
+    first = splits[next(iter(views_of))]  # the first split named: the top-level numbers
+    result = {"final_psnr": first["final_psnr"], "curve": first["curve"], "split": next(iter(views_of)),
+              "n_views": first["n_views"], "splits": splits, "steps": trainer.step,
+              "train_seconds": trainer.train_seconds, "eval_seconds": wall - trainer.train_seconds,
+              "budget": bench.budget, "resolution": [scene.H, scene.W], **run_facts(args, trainer, device)}
     if bench.save_ckpt:
         save_checkpoint(bench.save_ckpt, trainer.state())
     write_json(bench.json, result)

@@ -257,6 +257,19 @@ def test_quality_at_budget_runs_on_demo(tmp_path):
     assert result["steps"] > 0 and len(result["curve"]) >= 2
     assert result["curve"][-1][1] == result["final_psnr"] and result["curve"][-1][0] >= 1.5
     assert result["config"]["downscale"] == 4 and result["config"]["testskip"] == 25
+    assert result["split"] == "test" and result["n_views"] == 1  # demo's 8 test views, every 25th
+
+
+def test_quality_at_budget_tunes_on_every_val_view(tmp_path):
+    """--split val test scores all val views (testskip 1; the demo has 4) and the same test
+    views as --split test."""
+    out = tmp_path / "q.json"
+    run_script("-m", "bench.quality_at_budget", "--config", ROOT / "configs" / "demo.txt", *TINY, *GRID,
+               "--budget", "0.5", "--eval_every", "1", "--threads", "1", "--split", "val", "test", "--json", out)
+    result = json.loads(out.read_text())
+    assert result["split"] == "val" and result["n_views"] == 4 and result["config"]["testskip"] == 1
+    assert result["final_psnr"] == result["splits"]["val"]["final_psnr"]
+    assert result["splits"]["test"]["n_views"] == 1  # still every 25th test view, as without val
 
 
 # ---------------------------------------------------------------- warm-up and the empty-grid guard
