@@ -12,6 +12,8 @@ values computed here by hand (numpy matrix code on the networks' own weights).
   the effective weight omega0 W is ~omega0 lr: a small hidden omega0 takes smaller steps.
 - cos(z) = sin(z + pi/2) exactly, but at SIREN init E[cos z] = (sin a / a) exp(-E[h^2]) ~ 0.2
   (a = omega0 / sqrt(n)) while E[sin z] = 0: cos features start with a mean offset.
+- On PE inputs the first layer's pre-activations have std ~0.09 rad at first_omega0 1 (cos
+  is flat there) and ~0.45 at 5 (README, "Choosing the recipes").
 """
 import math
 
@@ -145,3 +147,23 @@ def test_cos_is_shifted_sin_but_not_centred_at_init():
         predicted = np.mean(np.cos(layer.omega0 * b + g.mean(0)) * np.exp(-g.var(0) / 2))
         assert abs(np.cos(z).mean() - predicted) < 0.03, (np.cos(z).mean(), predicted)
         assert np.cos(z).mean() > 0.15 and abs(np.sin(z).mean()) < 0.05
+
+
+@pytest.mark.parametrize("first_omega0, expected_std", [(1.0, 0.09), (5.0, 0.45)])
+def test_first_layer_preactivation_on_pe_and_where_cos_is_flat(first_omega0, expected_std):
+    """README / bench/results: under the SIREN init the first layer's pre-activations on PE
+    (63 inputs, W ~ U(+-1/63), PyTorch's bias U(+-1/sqrt(63))) have std
+    first_omega0 * sqrt((E[x^2] + 1) / 189): ~0.09 rad at 1, ~0.45 at 5. cos's gradient
+    -sin z then averages |sin z| ~ 0.07 (flat: the dead cos runs) against ~0.35."""
+    act = ActivationConfig("cos", first_omega0=first_omega0, omega0=1.0, siren_init=True)
+    net = NeRF(D=4, W=128, input_ch=63, input_ch_views=27, skips=[], act=act,
+               generator=torch.Generator().manual_seed(0))
+    x = pe_inputs()
+    z, mean_sq, n = hand_preactivations(net, x, fn=np.cos)[0]
+    assert n == 63
+    # Var(W x) = n E[x^2] / (3 n^2), Var(b) = 1 / (3 n), n = 63: (E[x^2] + 1) / 189
+    predicted = first_omega0 * math.sqrt((mean_sq + 1.0) / 189.0)
+    assert abs(z.std() - predicted) / predicted < 0.15, (z.std(), predicted)
+    assert abs(z.std() - expected_std) < 0.15 * expected_std, z.std()
+    mean_abs_grad = float(np.mean(np.abs(np.sin(z))))
+    assert (mean_abs_grad < 0.1) if first_omega0 == 1.0 else (mean_abs_grad > 0.3), mean_abs_grad
