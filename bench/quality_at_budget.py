@@ -37,22 +37,23 @@ from utils.runtime import configure_backend, select_device
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "blender", "lego_cpu.txt")
 PROTOCOL = ("--downscale", "4", "--white_bkgd")
-
-
 TEST_STRIDE = 25  # the protocol's test views: 0, 25, ..., 175 of lego's 200
 
 
 def protocol(bench: argparse.Namespace) -> tuple:
     """The scene flags, before the user's: ``--testskip 25`` (8 test views), or
-    ``--testskip 1`` when val views are scored (all 8; the test views are then taken
-    every 25th by ``scored_views``)."""
+    ``--testskip 1`` when val views are scored (all 8; ``views_to_score`` then takes the
+    test views every 25th itself)."""
     return PROTOCOL + ("--testskip", "1" if "val" in bench.split else str(TEST_STRIDE))
 
 
-def scored_views(scene, split: str, testskip: int):
-    """The view indices of ``split``: every val view loaded; test views every 25th."""
-    indices = scene.splits[split]
-    return indices[::TEST_STRIDE] if split == "test" and testskip == 1 else indices
+def views_to_score(scene, splits, testskip: int) -> dict:
+    """{split: view indices} in the order named. With val scored and val/test loaded at
+    ``--testskip 1``, the test views are still the protocol's every 25th; otherwise each
+    split is scored as loaded (so a user's own ``--testskip`` is honoured)."""
+    stride = TEST_STRIDE if "val" in splits and testskip == 1 else 1
+    return {split: scene.splits[split][::stride] if split == "test" else scene.splits[split]
+            for split in dict.fromkeys(splits)}
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -105,10 +106,10 @@ def main(argv=None) -> int:
     device = select_device(args.device)
     configure_backend(device)
     scene = load_scene(args)
-    views_of = {split: scored_views(scene, split, args.testskip) for split in dict.fromkeys(bench.split)}
-    for split, indices in views_of.items():
-        if len(indices) == 0 or len(scene.splits["train"]) == 0:
-            raise UserError(f"{args.datadir or args.dataset_type}: needs train and {split} views (--split)")
+    views_of = views_to_score(scene, bench.split, args.testskip)
+    missing = [k for k, v in {"train": scene.splits["train"], **views_of}.items() if len(v) == 0]
+    if missing:
+        raise UserError(f"{args.datadir or args.dataset_type}: needs {' and '.join(missing)} views (--split)")
     trainer, views, batcher = setup_training(args, scene, device)
     print(f"{scene.name}: {len(scene.splits['train'])} train / "
           + " / ".join(f"{len(v)} {k}" for k, v in views_of.items())

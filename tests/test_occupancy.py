@@ -303,3 +303,15 @@ def test_build_from_trained_thresholds_at_once():
     grid = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=8, warmup=16)
     grid.build_from_trained(lambda p: (p.norm(dim=-1) < 0.5).float() * 100.0)
     assert 0.0 < grid.occupied_fraction() < 0.2 and grid.updates == 16
+
+
+def test_quality_at_budget_thins_test_views_only_when_val_is_scored():
+    """val loads every view (testskip 1) and the test views stay every 25th; a test-only
+    run scores the test views as loaded, so a user's own --testskip is honoured."""
+    from types import SimpleNamespace
+    from bench.quality_at_budget import views_to_score
+    scene = SimpleNamespace(splits={"train": np.arange(3), "val": np.arange(3, 11), "test": np.arange(11, 211)})
+    both = views_to_score(scene, ["val", "test"], testskip=1)
+    assert list(both) == ["val", "test"] and both["val"].tolist() == list(range(3, 11))
+    assert both["test"].tolist() == list(range(11, 211, 25))
+    assert len(views_to_score(scene, ["test"], testskip=1)["test"]) == 200
