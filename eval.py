@@ -53,11 +53,13 @@ def eval_only_parser() -> argparse.ArgumentParser:
 def run_config_args(ev: argparse.Namespace, rest: List[str]) -> List[str]:
     return layout.run_config_args(ev.run, rest)
 
+
 def print_summary(metrics: dict, outdir: str) -> None:
     lp = "unavailable" if metrics["lpips"] is None else f"{metrics['lpips']:.4f} ({metrics['lpips_net']})"
+    ss = "unavailable (images under 11 pixels)" if metrics["ssim"] is None else f"{metrics['ssim']:.4f}"
     rows = [("activation", metrics["activation"]), ("step", metrics["step"]),
             ("views", f"{metrics['n_images']} at {metrics['width']}x{metrics['height']}"),
-            ("PSNR", f"{metrics['psnr']:.2f} dB"), ("SSIM", f"{metrics['ssim']:.4f}"), ("LPIPS", lp),
+            ("PSNR", f"{metrics['psnr']:.2f} dB"), ("SSIM", ss), ("LPIPS", lp),
             ("s / image", f"{metrics['seconds_per_image']:.2f}"), ("output", outdir)]
     width = max(len(k) for k, _ in rows)
     print("-" * (width + 30))
@@ -90,7 +92,8 @@ def log_test_scalars(run_dir: str, step: int, metrics: dict) -> None:
     writer = SummaryWriter(run_dir)
     try:
         writer.add_scalar("test/psnr", metrics["psnr"], step)
-        writer.add_scalar("test/ssim", metrics["ssim"], step)
+        if metrics["ssim"] is not None:
+            writer.add_scalar("test/ssim", metrics["ssim"], step)
     finally:
         writer.close()
 

@@ -55,7 +55,9 @@ def evaluate_views(views: CameraViews, indices, coarse, fine, opts: RenderOption
             frames.append(pred)
     if frames:
         write_video(f"{outdir}/test_views", frames, fps=5)
-    mean = lambda key: float(np.mean([r[key] for r in per_image])) if per_image and key in per_image[0] else None
+    def mean(key: str) -> Optional[float]:  # None: unavailable (not computed, or e.g. SSIM of tiny images)
+        values = [r[key] for r in per_image if r.get(key) is not None]
+        return float(np.mean(values)) if values else None
     return {"psnr": mean("psnr"), "ssim": mean("ssim"), "lpips": mean("lpips"),
             "n_images": len(per_image), "height": views.H, "width": views.W,
             "seconds_per_image": seconds / max(1, len(per_image)), "per_image": per_image}
@@ -77,7 +79,7 @@ def render_path(views: CameraViews, poses: torch.Tensor, coarse, fine, opts: Ren
 
 def validation_strip(views: CameraViews, idx: int, coarse, fine, opts, chunk, amp=None):
     """(GT | prediction | depth) strip, the depth's near/far legend below it, and the
-    prediction's PSNR/SSIM, for TensorBoard."""
+    prediction's PSNR/SSIM (None for images under SSIM's window), for TensorBoard."""
     out = render_image(views, views.poses[idx], coarse, fine, opts, chunk, amp=amp)
     gt, pred = views.images[idx].cpu().numpy(), quantize(out["rgb"])
     depth, near, far = colorize_depth_range(out["depth"], out["acc"])

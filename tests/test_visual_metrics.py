@@ -41,6 +41,14 @@ def test_psnr_and_ssim_hand_values():
     assert math.isclose(ssim(flat1, flat2), (2 * 0.5 * 0.6 + c1) / (0.25 + 0.36 + c1), rel_tol=1e-6)
 
 
+def test_ssim_is_unavailable_below_its_window():
+    """The 11-pixel Gaussian window does not fit a 10-pixel image: None, not an exception."""
+    rng = np.random.default_rng(0)
+    thin, square = rng.uniform(size=(10, 32, 3)), rng.uniform(size=(11, 11, 3))
+    assert ssim(thin, thin) is None
+    assert math.isclose(ssim(square, square), 1.0, rel_tol=1e-9)  # the smallest size it takes
+
+
 def test_quantize_matches_saved_png_values():
     x = np.array([0.0, 0.5, 0.999, 1.2, -0.1], np.float32)
     assert np.allclose(quantize(x) * 255, [0, 128, 255, 255, 0])

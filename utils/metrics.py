@@ -24,8 +24,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return mse_to_psnr(float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
+SSIM_WINDOW = 11  # the Gaussian window (sigma 1.5, truncated at 3.5 sigma) spans 11 pixels
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+    """SSIM of (H, W, 3) images in [0, 1] with the settings of the NeRF papers; None
+    (unavailable) for images smaller than the 11-pixel window."""
     from skimage.metrics import structural_similarity
+    if min(np.shape(a)[:2]) < SSIM_WINDOW:
+        return None
     return float(structural_similarity(
         np.asarray(a, np.float64), np.asarray(b, np.float64), channel_axis=-1, data_range=1.0,
         gaussian_weights=True, sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03))
