@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from datasets import load_scene
+from datasets.batching import require_alpha
 from runs import distributed, layout
 from runs.distributed import DistInfo
 from runs.evaluation import evaluate_views, render_path, validation_strip, write_metrics
@@ -77,7 +78,8 @@ def log_validation(trainer: Trainer, views, writer: SummaryWriter, val_indices) 
     strip, val_psnr, val_ssim = validation_strip(views, idx, trainer.coarse, trainer.fine,
                                                  trainer.render_options(False), trainer.args.chunk, trainer.amp)
     writer.add_scalar("val/psnr", val_psnr, trainer.step)
-    writer.add_scalar("val/ssim", val_ssim, trainer.step)
+    if val_ssim is not None:
+        writer.add_scalar("val/ssim", val_ssim, trainer.step)
     writer.add_image("val/gt_pred_depth", strip, trainer.step, dataformats="HWC")
     return val_psnr
 
@@ -106,7 +108,7 @@ def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer, st
     bar = tqdm(total=args.N_iters, initial=trainer.step, dynamic_ncols=True, desc=args.expname, disable=not main)
     last_log, last_step, stopping = time.perf_counter(), trainer.step, False
     try:
-        while trainer.step < args.N_iters and not stopping:
+        while not trainer.done() and not stopping:
             result = timed_step(trainer, batcher, opts, stop.requested)
             stopping = bool(result.stop) if trainer.dist.enabled else stop.requested
             bar.update(1)
@@ -179,11 +181,16 @@ def train_run(args, scene, device, run_dir: str, dist: DistInfo) -> int:
 def main(argv=None) -> int:
     args = parse_args(build_parser(description=__doc__), argv)
     dist = distributed.launched_info()
+    if dist.enabled and args.time_budget > 0:
+        raise UserError("--time_budget is not supported under torchrun (each process keeps its own clock, "
+                        "so they would stop and decay the lr at different steps); use --N_iters")
     device = select_device(distributed.device_for(dist, args.device))
     configure_backend(device)
     scene = load_scene(args)
     if len(scene.splits["train"]) == 0:
         raise UserError(f"{args.datadir}: the train split is empty")
+    if args.random_bkgd:
+        require_alpha(scene)
     check_batch_bounds(args, len(scene.splits["train"]) * scene.H * scene.W, device)
     run_dir = os.path.join(args.basedir, args.expname)
     try:

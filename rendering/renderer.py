@@ -66,15 +66,16 @@ class RenderOptions:
     sigma_activation: str = "relu"
     occupancy: Optional[SpaceSkipper] = None  # None: evaluate every sample
     stop_T: float = 0.0                 # fine pass: skip samples behind coarse transmittance < stop_T
+    random_bkgd: bool = False           # a random background colour per ray (RayNoise.background)
 
     @classmethod
     def from_args(cls, args, train: bool, occupancy: Optional[SpaceSkipper] = None) -> "RenderOptions":
         """Options from the parsed config; ``occupancy`` (the run's grid) also turns on early
-        ray termination at ``--occ_stop_T``."""
+        ray termination at ``--occ_stop_T``. Random backgrounds are for training only."""
         stop_T = args.occ_stop_T if occupancy is not None else 0.0
         return cls(args.N_samples, args.N_importance, bool(args.perturb) and train, args.lindisp,
                    args.raw_noise_std if train else 0.0, args.white_bkgd, args.sigma_activation,
-                   occupancy, stop_T)
+                   occupancy, stop_T, bool(args.random_bkgd) and train)
 
 
 @dataclass
@@ -99,18 +100,21 @@ class RayBundle:
 class RayNoise:
     """The training randomness of a ray batch, drawn up front: stratified jitter u (R, S),
     density noise n (R, S) for the coarse pass, inverse-CDF u (R, N_importance), density
-    noise n (R, S + N_importance) for the fine pass; None where unused (no perturb, no
-    raw noise, no fine pass). Drawn for a whole batch and sliced by rays, so that the
-    processes of a data-parallel run, each rendering a slice, use exactly the numbers one
-    process would (``runs/distributed.py``)."""
+    noise n (R, S + N_importance) for the fine pass, background colours U(0, 1) (R, 3)
+    (``random_bkgd``); None where unused (no perturb, no raw noise, no fine pass, fixed
+    background). Drawn for a whole batch and sliced by rays, so that the processes of a
+    data-parallel run, each rendering a slice, use exactly the numbers one process would
+    (``runs/distributed.py``)."""
     strata: Optional[torch.Tensor] = None
     raw_coarse: Optional[torch.Tensor] = None
     pdf: Optional[torch.Tensor] = None
     raw_fine: Optional[torch.Tensor] = None
+    background: Optional[torch.Tensor] = None
 
     @classmethod
     def draw(cls, n_rays: int, opts: "RenderOptions", has_fine: bool, generator, device) -> "RayNoise":
-        """In the order render_rays uses them (so a batch drawn here or inline is the same)."""
+        """In the order render_rays uses them (so a batch drawn here or inline is the same);
+        the background last, so a run without it draws the same numbers as before it existed."""
         rand = lambda *shape: torch.rand(shape, device=device, generator=generator)
         randn = lambda *shape: torch.randn(shape, device=device, generator=generator)
         S, fine = opts.N_samples, has_fine and opts.N_importance > 0
@@ -119,46 +123,49 @@ class RayNoise:
         noise.raw_coarse = randn(n_rays, S) if opts.raw_noise_std > 0 else None
         noise.pdf = rand(n_rays, opts.N_importance) if fine and opts.perturb else None
         noise.raw_fine = randn(n_rays, S + opts.N_importance) if fine and opts.raw_noise_std > 0 else None
+        noise.background = rand(n_rays, 3) if opts.random_bkgd else None
         return noise
 
     def __getitem__(self, sl) -> "RayNoise":
         pick = lambda t: None if t is None else t[sl]
-        return RayNoise(pick(self.strata), pick(self.raw_coarse), pick(self.pdf), pick(self.raw_fine))
+        return RayNoise(pick(self.strata), pick(self.raw_coarse), pick(self.pdf), pick(self.raw_fine),
+                        pick(self.background))
 
 
 def _points(rays: RayBundle, t: torch.Tensor) -> torch.Tensor:
     return rays.origins[..., None, :] + rays.directions[..., None, :] * t[..., None]  # (R, S, 3)
 
 
-def _evaluate_where(field: Field, pts: torch.Tensor, dirs: torch.Tensor, keep: torch.Tensor):
+def _evaluate_where(field: Field, pts: torch.Tensor, viewdirs: torch.Tensor, keep: torch.Tensor):
     """``field`` at the samples where ``keep`` (R, S), gathered into one flat batch; the
-    others get rgb_raw 0 and sigma_raw EMPTY_SIGMA_RAW. Shapes as ``field(pts, dirs)``."""
-    n = keep.numel()
+    others get rgb_raw 0 and sigma_raw EMPTY_SIGMA_RAW. pts (R, S, 3), viewdirs (R, 3) ->
+    rgb_raw (R, S, 3), sigma_raw (R, S)."""
+    n, S = keep.numel(), keep.shape[-1]
     flat = keep.reshape(-1).nonzero().squeeze(1)
-    flat_pts, flat_dirs = pts.reshape(-1, 3), dirs.expand(pts.shape).reshape(-1, 3)
+    flat_pts = pts.reshape(-1, 3)
     if flat.numel() == 0:
         # Nothing to evaluate: run one sample and discard it, so the outputs stay attached
         # to the field's parameters (a loss over them can still call backward()).
-        rgb_k, sigma_k = field(flat_pts[:1], flat_dirs[:1])
+        rgb_k, sigma_k = field(flat_pts[:1], viewdirs[:1])
         zero = 0.0 * (rgb_k.sum() + sigma_k.sum())
         rgb = rgb_k.new_zeros(n, 3) + zero
         sigma = sigma_k.new_full((n,), EMPTY_SIGMA_RAW) + zero
     else:
-        rgb_k, sigma_k = field(flat_pts[flat], flat_dirs[flat])
+        rgb_k, sigma_k = field(flat_pts[flat], viewdirs[flat // S])  # a sample's ray: its flat index // S
         rgb = rgb_k.new_zeros(n, 3).index_copy(0, flat, rgb_k)
         sigma = sigma_k.new_full((n,), EMPTY_SIGMA_RAW).index_copy(0, flat, sigma_k)
     return rgb.reshape(*keep.shape, 3), sigma.reshape(keep.shape)
 
 
 def _shade(field: Field, rays: RayBundle, t: torch.Tensor, opts: RenderOptions, raw_noise,
-           pts: torch.Tensor, keep: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    dirs = rays.viewdirs[..., None, :]
+           pts: torch.Tensor, keep: Optional[torch.Tensor] = None,
+           background: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     if keep is None:
-        rgb_raw, sigma_raw = field(pts, dirs)
+        rgb_raw, sigma_raw = field(pts, rays.viewdirs[..., None, :])
     else:
-        rgb_raw, sigma_raw = _evaluate_where(field, pts, dirs, keep)
+        rgb_raw, sigma_raw = _evaluate_where(field, pts, rays.viewdirs, keep)
     return composite(rgb_raw.float(), sigma_raw.float(), t, rays.directions, opts.white_bkgd,
-                     opts.raw_noise_std, opts.sigma_activation, noise=raw_noise)
+                     opts.raw_noise_std, opts.sigma_activation, noise=raw_noise, background=background)
 
 
 def alive_samples(t: torch.Tensor, t_coarse: torch.Tensor, weights_coarse: torch.Tensor,
@@ -188,12 +195,13 @@ def render_rays(rays: RayBundle, coarse: Field, fine: Optional[Field], opts: Ren
     """Render a batch of rays. Fine outputs are ``rgb``/``depth``/``acc``/``disp``; the
     coarse ones carry a ``_coarse`` suffix (they are the only ones when N_importance is 0).
     With ``opts.occupancy`` / ``opts.stop_T`` only some samples are evaluated (module doc).
-    Randomness (jitter, density noise) comes from ``noise``, else is drawn from ``generator``."""
+    Randomness (jitter, density noise, random backgrounds) comes from ``noise``, else is
+    drawn from ``generator``."""
     if noise is None:
         noise = RayNoise.draw(len(rays), opts, fine is not None, generator, rays.origins.device)
     t_coarse = stratified_samples(rays.near, rays.far, opts.N_samples, opts.perturb, opts.lindisp, u=noise.strata)
     pts_c = _points(rays, t_coarse)
-    out_c = _shade(coarse, rays, t_coarse, opts, noise.raw_coarse, pts_c, _keep(opts, pts_c))
+    out_c = _shade(coarse, rays, t_coarse, opts, noise.raw_coarse, pts_c, _keep(opts, pts_c), noise.background)
     if opts.N_importance <= 0 or fine is None:
         out = {k: v for k, v in out_c.items() if k != "weights"}
         out.update({f"{k}_coarse": v for k, v in out.items()})
@@ -204,7 +212,7 @@ def render_rays(rays: RayBundle, coarse: Field, fine: Optional[Field], opts: Ren
     t_all, _ = torch.sort(torch.cat([t_coarse, t_fine.detach()], -1), -1)
     pts_f = _points(rays, t_all)
     alive = alive_samples(t_all, t_coarse, out_c["weights"], opts.stop_T) if opts.stop_T > 0 else None
-    out_f = _shade(fine, rays, t_all, opts, noise.raw_fine, pts_f, _keep(opts, pts_f, alive))
+    out_f = _shade(fine, rays, t_all, opts, noise.raw_fine, pts_f, _keep(opts, pts_f, alive), noise.background)
     out = {k: v for k, v in out_f.items() if k != "weights"}
     out.update({f"{k}_coarse": v for k, v in out_c.items() if k != "weights"})
     return out

@@ -27,7 +27,8 @@ def compute_weights(sigma: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor) 
 def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, rays_d: torch.Tensor,
               white_bkgd: bool = False, raw_noise_std: float = 0.0, sigma_activation: str = "relu",
               generator: Optional[torch.Generator] = None,
-              noise: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+              noise: Optional[torch.Tensor] = None,
+              background: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """Render raw network outputs along rays.
 
     rgb_raw (..., N, 3), sigma_raw (..., N), t (..., N), rays_d (..., 3).
@@ -35,8 +36,9 @@ def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, r
     (..., N) given, or drawn),
     c = sigmoid(rgb_raw). Returns (...)-shaped ``depth = sum w t``, ``acc = sum w``,
     ``disp = 1 / max(1e-10, depth / acc)`` (acc clamped at 1e-10 so empty rays give
-    a finite value, not NaN), (..., 3) ``rgb = sum w c (+ 1 - acc on white)``, and
-    ``weights`` (..., N).
+    a finite value, not NaN), (..., 3) ``rgb = sum w c + (1 - acc) b``, and ``weights``
+    (..., N). The background b is ``background`` (..., 3) when given (a colour per ray:
+    training on random backgrounds), else white (1) with ``white_bkgd``, else black (0).
     """
     if raw_noise_std > 0:
         if noise is None:
@@ -48,6 +50,8 @@ def composite(rgb_raw: torch.Tensor, sigma_raw: torch.Tensor, t: torch.Tensor, r
     depth = (weights * t).sum(-1)
     acc = weights.sum(-1)
     disp = 1.0 / torch.clamp(depth / acc.clamp(min=1e-10), min=1e-10)
-    if white_bkgd:
+    if background is not None:
+        rgb = rgb + (1.0 - acc[..., None]) * background
+    elif white_bkgd:
         rgb = rgb + (1.0 - acc[..., None])
     return {"rgb": rgb, "depth": depth, "acc": acc, "disp": disp, "weights": weights}

@@ -22,11 +22,11 @@ from utils.errors import UserError
 MAY_CHANGE_ON_RESUME = frozenset({
     "config", "expname", "basedir", "N_iters", "no_reload", "ft_path", "i_print", "i_img", "i_weights",
     "i_testset", "i_video", "device", "amp", "compile", "chunk", "netchunk", "testskip", "render_factor",
-    "n_frames"})
+    "n_frames", "time_budget"})
 # Training-only options: eval.py renders with the trained networks whatever they were.
 TRAINING_ONLY = frozenset({
-    "N_rand", "lrate", "lrate_decay", "no_batching", "precrop_iters", "precrop_frac", "perturb",
-    "raw_noise_std", "occ_update_every", "occ_warmup", "occ_decay"})
+    "N_rand", "lrate", "lrate_decay", "lrate_schedule", "lrate_final", "no_batching", "precrop_iters", "precrop_frac", "perturb",
+    "raw_noise_std", "random_bkgd", "occ_update_every", "occ_warmup", "occ_decay"})
 MAY_DIFFER_IN_EVAL = MAY_CHANGE_ON_RESUME | TRAINING_ONLY
 
 

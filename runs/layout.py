@@ -34,7 +34,7 @@ CHECKPOINT_KEYS = ("step", "train_seconds", "models", "optimizer", "scheduler", 
                    "occupancy", "config")
 # train_state.json: what sweeps and compare.py read without loading a checkpoint
 # (plus ``diverged_at`` and ``diverged`` when the run stopped on non-finite numbers).
-TRAIN_STATE_KEYS = ("step", "N_iters", "finished", "train_seconds", "n_params", "checkpoint")
+TRAIN_STATE_KEYS = ("step", "N_iters", "time_budget", "finished", "train_seconds", "n_params", "checkpoint")
 # metrics.json: the numbers every evaluation writes (runs.evaluation.evaluate_views + eval.py).
 METRICS_KEYS = ("psnr", "ssim", "lpips", "n_images", "height", "width", "seconds_per_image", "per_image",
                 "step", "split", "testskip", "checkpoint", "lpips_net")
@@ -103,10 +103,24 @@ def eval_dirs(run_dir: str, split: str = "test") -> List[Tuple[int, str]]:
     return sorted(found)
 
 
+def training_done(step: int, n_iters: int, train_seconds: float, time_budget: float) -> bool:
+    """A run ends at --N_iters steps, or once its training clock reaches --time_budget (> 0)."""
+    return step >= n_iters or (time_budget > 0 and train_seconds >= time_budget)
+
+
+def state_done(state: Dict, n_iters: int) -> bool:
+    """train_state.json says finished, and its step reached ``n_iters`` (config.txt's, which
+    may have grown since) or its clock its own time budget."""
+    step = state.get("step")
+    return bool(state.get("finished")) and step is not None and training_done(
+        int(step), int(n_iters), float(state.get("train_seconds") or 0.0), float(state.get("time_budget") or 0.0))
+
+
 def write_train_state(run_dir: str, step: int, n_iters: int, train_seconds: float, n_params: int,
-                      checkpoint: str) -> None:
+                      checkpoint: str, time_budget: float = 0.0) -> None:
     atomic_write_json(os.path.join(run_dir, TRAIN_STATE_FILE),
-                      {"step": step, "N_iters": n_iters, "finished": step >= n_iters,
+                      {"step": step, "N_iters": n_iters, "time_budget": time_budget,
+                       "finished": training_done(step, n_iters, train_seconds, time_budget),
                        "train_seconds": train_seconds, "n_params": n_params,
                        "checkpoint": os.path.basename(checkpoint)})
 

@@ -100,7 +100,7 @@ def final_step(run_dir: str, state: Optional[Dict]) -> Optional[int]:
 def train_status(state: Dict, n_iters: int) -> Tuple[bool, str]:
     """(finished, how the per-run table describes the training) from train_state.json and
     config.txt's N_iters: finished only when train_state.json says so, its step reached
-    N_iters and it did not diverge."""
+    N_iters (or its clock its --time_budget) and it did not diverge."""
     if not state:
         return False, "unfinished (no train_state.json)"
     if state.get("diverged_at") is not None:
@@ -108,7 +108,7 @@ def train_status(state: Dict, n_iters: int) -> Tuple[bool, str]:
                        + (f" (last good checkpoint: step {state['step']})" if state.get("step") else ""))
     step = state.get("step")
     target = max(int(n_iters), int(state.get("N_iters") or 0))
-    if not state.get("finished") or step is None or int(step) < target:
+    if not layout.state_done(state, target):
         return False, f"unfinished (step {step if step is not None else '?'}/{target})"
     return True, "finished"
 

@@ -34,6 +34,14 @@ def encoding_label(args) -> str:
     return "none" if args.i_embed == -1 else f"pe{args.multires}/{args.multires_views}"
 
 
+def schedule_label(args) -> str:
+    """``nerf x0.1/250k`` (the paper's: 0.1x per lrate_decay thousand steps) or ``run ->0.1``
+    (down to lrate_final over the run)."""
+    if args.lrate_schedule == "run":
+        return f"run ->{args.lrate_final:g}"
+    return f"nerf x0.1/{args.lrate_decay}k"
+
+
 def run_settings(args) -> Dict[str, object]:
     """What defines the activation setting of a run; None where a setting does not apply
     (``recipe`` is present only when the run has one: not None or 'none')."""
@@ -44,7 +52,8 @@ def run_settings(args) -> Dict[str, object]:
             "omega0": args.omega0 if periodic else None,
             "siren_init": args.siren_init if periodic else None,
             "act_params": activation_params(args), "encoding": encoding_label(args),
-            "lrate": args.lrate, "netdepth": args.netdepth, "netwidth": args.netwidth,
+            "lrate": args.lrate, "lrate_schedule": schedule_label(args),
+            "random_bkgd": bool(args.random_bkgd), "netdepth": args.netdepth, "netwidth": args.netwidth,
             "netdepth_fine": args.netdepth_fine, "netwidth_fine": args.netwidth_fine,
             "N_samples": args.N_samples, "N_importance": args.N_importance, "seed": args.seed}
 

@@ -123,7 +123,7 @@ def train_status(job: Job) -> Tuple[str, int]:
     """('finished' | 'partial' | 'new', step reached so far)."""
     state = layout.read_train_state(job.run_dir)
     step = int(state.get("step", 0))
-    if state.get("finished") and step >= job.args.N_iters:
+    if layout.state_done(state, job.args.N_iters):
         return "finished", step
     found = layout.checkpoints(job.run_dir)
     return ("partial", found[-1][0]) if found else ("new", 0)

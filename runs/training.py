@@ -10,11 +10,11 @@ bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and sy
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from datasets.batching import CameraViews, RayBatcher
+from datasets.batching import CameraViews, RayBatcher, onto_background
 from models import build_fields
 from rendering.occupancy import build_grid, field_density
 from rendering.renderer import RayNoise, RenderOptions, render_rays
@@ -25,19 +25,38 @@ from utils.errors import Diverged, UserError
 from utils.runtime import amp_dtype, autocast, sync
 
 
-def lr_factor(lrate_decay: int):
-    """lr(step) = lrate * 0.1 ** (step / (lrate_decay * 1000)), the paper's schedule."""
-    decay_steps = max(1, lrate_decay * 1000)
+def run_progress(step: int, train_seconds: float, n_iters: int, time_budget: float) -> float:
+    """How far a run is, in [0, 1]: the larger of step / N_iters and, with a time budget
+    (> 0), training seconds / time_budget."""
+    progress = step / max(1, n_iters)
+    if time_budget > 0:
+        progress = max(progress, train_seconds / time_budget)
+    return min(1.0, progress)
+
+
+def lr_factor(args, train_seconds: Callable[[], float] = lambda: 0.0) -> Callable[[int], float]:
+    """step -> lr / lrate.
+
+    ``--lrate_schedule nerf``: 0.1 ** (step / (lrate_decay * 1000)), the paper's schedule.
+    ``--lrate_schedule run``: lrate_final ** p, p = ``run_progress`` (steps of --N_iters or
+    seconds of --time_budget, whichever is further): the lr falls exponentially from lrate
+    to lrate * lrate_final over the run, whatever its length. ``train_seconds()`` reads the
+    run's training clock (checkpointed, so a resumed run continues the same curve)."""
+    if args.lrate_schedule == "run":
+        final, n_iters, budget = float(args.lrate_final), int(args.N_iters), float(args.time_budget)
+        return lambda step: final ** run_progress(step, train_seconds(), n_iters, budget)
+    decay_steps = max(1, args.lrate_decay * 1000)
     return lambda step: 0.1 ** (step / decay_steps)
 
 
-def build_model(args, device):
-    """(coarse, fine, optimizer, scheduler) from the config; weights drawn from ``--seed``."""
+def build_model(args, device, train_seconds: Callable[[], float] = lambda: 0.0):
+    """(coarse, fine, optimizer, scheduler) from the config; weights drawn from ``--seed``.
+    ``train_seconds()``: the run's training clock, for a schedule over a time budget."""
     init_generator = torch.Generator().manual_seed(args.seed)
     coarse, fine = build_fields(args, init_generator, device)
     params = list(coarse.parameters()) + (list(fine.parameters()) if fine is not None else [])
     optimizer = torch.optim.Adam(params, lr=args.lrate, betas=(0.9, 0.999))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(args.lrate_decay))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(args, train_seconds))
     return coarse, fine, optimizer, scheduler
 
 
@@ -69,12 +88,12 @@ class Trainer:
 
     def __init__(self, args, device, bbox=None, dist: Optional[DistInfo] = None):
         self.args, self.device, self.dist = args, device, dist or DistInfo()
-        self.coarse, self.fine, self.optimizer, self.scheduler = build_model(args, device)
+        self.step, self.train_seconds = 0, 0.0
+        self.coarse, self.fine, self.optimizer, self.scheduler = build_model(args, device, lambda: self.train_seconds)
         self.grid = build_grid(args, bbox, device)  # None unless --occ_grid (bbox: scene.bbox)
         self.generator = torch.Generator(device=device).manual_seed(args.seed)
         self.amp = amp_dtype(device, args.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-        self.step, self.train_seconds = 0, 0.0
 
     def state(self) -> dict:
         """The checkpoint: keys ``layout.CHECKPOINT_KEYS``."""
@@ -99,6 +118,10 @@ class Trainer:
         restore_rng(ckpt["rng"], self.generator)
         self.step, self.train_seconds = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
 
+    def done(self) -> bool:
+        """Reached --N_iters, or --time_budget seconds of training."""
+        return layout.training_done(self.step, self.args.N_iters, self.train_seconds, self.args.time_budget)
+
     def render_options(self, train: bool) -> RenderOptions:
         return RenderOptions.from_args(self.args, train, self.grid)
 
@@ -122,7 +145,8 @@ class Trainer:
         if not self.dist.is_main:
             return path
         save_checkpoint(path, self.state())
-        layout.write_train_state(run_dir, self.step, self.args.N_iters, self.train_seconds, self.n_params, path)
+        layout.write_train_state(run_dir, self.step, self.args.N_iters, self.train_seconds, self.n_params, path,
+                                 self.args.time_budget)
         return path
 
 
@@ -221,6 +245,8 @@ def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_
     shard = dist.shard(args.N_rand)
     rays, target = batcher.sample(args.N_rand, crop_frac, shard)
     noise = RayNoise.draw(args.N_rand, opts, trainer.fine is not None, trainer.generator, trainer.device)[shard]
+    if noise.background is not None:
+        target = onto_background(target, noise.background, args.white_bkgd)
     with autocast(trainer.device, trainer.amp):
         out = render_rays(rays, trainer.coarse, trainer.fine, opts, noise=noise)
     mse_fine = torch.mean((out["rgb"] - target) ** 2)
@@ -285,7 +311,7 @@ def timed_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions,
 
 def setup_training(args, scene, device, dist: Optional[DistInfo] = None) -> Tuple[Trainer, CameraViews, RayBatcher]:
     """Trainer, the scene's views on ``device`` and the batcher of its train split."""
-    views = CameraViews(scene, args.white_bkgd, device)
+    views = CameraViews(scene, args.white_bkgd, device, keep_alpha=args.random_bkgd)
     trainer = Trainer(args, device, scene.bbox, dist)
     batcher = RayBatcher(views, scene.splits["train"], trainer.generator, one_image=args.no_batching)
     return trainer, views, batcher

@@ -99,11 +99,11 @@ def blender(change=None, *flags, size=8):
     return build
 
 
-def llff(change):
+def llff(change, *flags):
     def build(tmp: Path):
         scene = llff_scene(tmp / "llff")
         change(scene)
-        return train(tmp, "--dataset_type", "llff", "--datadir", scene)
+        return train(tmp, "--dataset_type", "llff", "--datadir", scene, *flags)
     return build
 
 
@@ -142,6 +142,7 @@ CASES = [
     ("npy_empty", llff(put_bytes("poses_bounds.npy", b"")), ("poses_bounds.npy", "empty")),
     ("npy_strings", llff(put_npy(np.array([["a"] * 17] * 3))), ("poses_bounds.npy", "numeric", "<U1")),
     ("llff_odd_size", llff(put_image("images_8/img001.png", 6, 10, 3)), ("images_8", "img001.png")),
+    ("random_bkgd_on_rgb", llff(lambda scene: None, "--random_bkgd"), ("--random_bkgd", "alpha", "RGB")),
     # flags: rejected at parse time
     ("lrate_0", flags("--lrate", "0"), ("--lrate", "> 0")),
     ("lrate_negative", flags("--lrate", "-1"), ("--lrate", "-1")),
@@ -162,6 +163,9 @@ CASES = [
     ("render_factor_negative", flags("--render_factor", "-1"), ("--render_factor",)),
     ("chunk_0", flags("--chunk", "0"), ("--chunk",)),
     ("sigma_bias_init_nan", flags("--sigma_bias_init", "nan"), ("--sigma_bias_init",)),
+    ("lrate_final_0", flags("--lrate_schedule", "run", "--lrate_final", "0"), ("--lrate_final", "(0, 1]")),
+    ("lrate_schedule_unknown", flags("--lrate_schedule", "cosine"), ("--lrate_schedule", "cosine")),
+    ("time_budget_negative", flags("--time_budget", "-1"), ("--time_budget", ">= 0")),
     # output folders that are files
     ("eval_outdir_is_file", lambda tmp: ["eval.py", "--run", a_run(tmp), "--outdir", a_file(tmp)],
      ("--outdir", "taken.txt", "existing file")),

@@ -69,10 +69,22 @@ def test_train_state_round_trip(tmp_path):
     layout.write_train_state(run, 150, 200, 12.5, 31048, ckpt)
     state = layout.read_train_state(run)
     assert tuple(sorted(state)) == tuple(sorted(layout.TRAIN_STATE_KEYS))
-    assert state == {"step": 150, "N_iters": 200, "finished": False, "train_seconds": 12.5, "n_params": 31048,
-                     "checkpoint": os.path.basename(ckpt)}
+    assert state == {"step": 150, "N_iters": 200, "time_budget": 0.0, "finished": False, "train_seconds": 12.5,
+                     "n_params": 31048, "checkpoint": os.path.basename(ckpt)}
     layout.write_train_state(run, 200, 200, 15.0, 31048, layout.checkpoint_path(run, 200))
     assert layout.read_train_state(run)["finished"] is True
+
+
+def test_time_budget_finishes_a_run_before_n_iters(tmp_path):
+    run = str(tmp_path)
+    # 90 steps of 200, but 12.0 s of a 10.0-s budget: finished
+    layout.write_train_state(run, 90, 200, 12.0, 31048, layout.checkpoint_path(run, 90), time_budget=10.0)
+    state = layout.read_train_state(run)
+    assert state["finished"] is True and state["time_budget"] == 10.0
+    assert layout.state_done(state, 200)
+    assert not layout.training_done(90, 200, 9.5, 10.0)   # under both limits
+    assert layout.training_done(200, 200, 1.0, 10.0)      # N_iters still ends a budgeted run
+    assert not layout.training_done(90, 200, 1e6, 0.0)    # budget 0: no time limit
 
 
 @pytest.mark.parametrize("grid", [False, True], ids=["no_grid", "grid"])

@@ -104,6 +104,10 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--dataset_type", type=str, default="blender", help="blender, llff, colmap or demo")
     g.add_argument("--testskip", type=int, default=1, help="load 1/N of val/test images")
     g.add_argument("--white_bkgd", action="store_true", help="composite RGBA onto white (Blender)")
+    g.add_argument("--random_bkgd", type=str2bool, nargs="?", const=True, default=False,
+                   help="train on random backgrounds (RGBA scenes): each training ray's target and render are "
+                        "composited onto one random colour, so empty space must be transparent; renders for "
+                        "evaluation use --white_bkgd")
     g.add_argument("--half_res", action="store_true", help="load Blender images at half resolution")
     g.add_argument("--downscale", type=int, default=1, help="resize Blender and LLFF images by 1/N (INTER_AREA; on LLFF, after --factor, and N must divide the size)")
     g.add_argument("--demo_res", type=int, default=64, help="image size of the built-in demo scene")
@@ -112,7 +116,9 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--no_ndc", action="store_true", help="LLFF: do not use normalised device coordinates")
     g.add_argument("--spherify", action="store_true", help="LLFF: 360-degree inward-facing capture")
     g.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
-    g.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16 if supported, else fp16)")
+    g.add_argument("--amp", type=str2bool, nargs="?", const=True, default=False,
+                   help="mixed precision: bf16 autocast on CUDA (fp16 without bf16) and on CPUs with bf16 matrix "
+                        "hardware (AMX/AVX512-BF16; float32 with a note elsewhere); '--amp False' turns a config's off")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the encoding + MLP (dynamic shapes); the first steps pay the compile time")
     g.add_argument("--seed", type=int, default=0, help="random seed")
@@ -123,7 +129,16 @@ def add_train_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--N_rand", type=int, default=32 * 32 * 4, help="rays per gradient step")
     g.add_argument("--lrate", type=float, default=5e-4, help="learning rate")
     g.add_argument("--lrate_decay", type=int, default=250, help="lr decays by 0.1 every lrate_decay*1000 steps")
+    g.add_argument("--lrate_schedule", type=str, default="nerf", choices=["nerf", "run"],
+                   help="nerf: lr decays by 0.1 every lrate_decay*1000 steps (the paper's); run: lr decays "
+                        "exponentially to lrate * lrate_final over the run (--N_iters steps or --time_budget "
+                        "seconds, whichever comes first)")
+    g.add_argument("--lrate_final", type=float, default=0.1,
+                   help="--lrate_schedule run: the lr at the end of the run, as a fraction of --lrate")
     g.add_argument("--N_iters", type=int, default=200000, help="training steps")
+    g.add_argument("--time_budget", type=float, default=0.0,
+                   help="stop after this many seconds of training (the step clock; evaluation and saving "
+                        "excluded), or at --N_iters if sooner; 0: no time limit")
     g.add_argument("--no_batching", action="store_true", help="each batch from one random image")
     g.add_argument("--precrop_iters", type=int, default=0, help="steps trained on central crops")
     g.add_argument("--precrop_frac", type=float, default=0.5, help="fraction of the image in the crop")
@@ -383,7 +398,7 @@ KNOWN_FAILURES = (
      lambda a: (f"{a.activation} with first_omega0 {a.first_omega0:g} on positional encoding (i_embed 0) at lrate "
                 f"{a.lrate:g} is known to fail: omega0 multiplies PE frequencies up to 2^{a.multires - 1} and the "
                 f"network aliases (demo: sin omega0 30 on PE at lr 1e-3 trains to noise, 11.99 dB against relu "
-                f"25.60); use raw xyz (--i_embed -1) or first_omega0 ~1 on PE, e.g. the {a.activation} recipe "
+                f"25.60); use raw xyz (--i_embed -1) or first_omega0 1 to 5 on PE, e.g. the {a.activation} recipe "
                 f"(--recipe {a.activation}: {describe_recipe(a.activation)})")),
 )
 
@@ -412,6 +427,7 @@ FLOAT_RANGES = {
     "wire_omega0": _ANY, "wire_s0": _NON_NEGATIVE, "first_bias_scale": _NON_NEGATIVE,
     "perturb": _NON_NEGATIVE, "raw_noise_std": _NON_NEGATIVE, "precrop_frac": _OPEN_CLOSED,
     "occ_thresh": _CLOSED_OPEN, "occ_stop_T": _CLOSED_OPEN, "occ_decay": _OPEN_CLOSED,
+    "lrate_final": _OPEN_CLOSED, "time_budget": _NON_NEGATIVE,
 }
 
 
