@@ -21,9 +21,9 @@ Prints and writes (``--json``):
   1x + backward 2x: gradients w.r.t. a layer's input and w.r.t. its weights are each one
   matmul of the forward's size) + 1 * grid samples x coarse flops_per_sample (forward
   only). flops_per_sample counts Linear layers only (encoding, activations excluded);
-- matmul_peak_gflops: a large square torch.mm on the same device, fp32 (TF32 where
-  train.py enables it on CUDA), bf16/fp16 on CUDA with --amp; mlp_pct_of_peak =
-  100 * mlp_gflops / matmul_peak_gflops.
+- matmul_peak_gflops: a large square torch.mm on the same device, in the run's matmul dtype:
+  fp32 (TF32 where train.py enables it on CUDA), or the ``--amp`` dtype (bf16/fp16 on CUDA,
+  bf16 on a CPU with bf16 hardware); mlp_pct_of_peak = 100 * mlp_gflops / matmul_peak_gflops.
 """
 import argparse
 import resource

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from utils.runtime import configure_backend
+from utils.runtime import configure_backend, cpu_has_fast_bf16
 
 
 def test_cpu_runs_flush_subnormals_to_zero():
@@ -17,3 +17,50 @@ def test_cpu_runs_flush_subnormals_to_zero():
         assert torch.exp(torch.tensor([-80.0])).item() == pytest.approx(1.8049e-35, rel=1e-3)  # normal: kept
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_amp_on_cpu_is_bf16_with_hardware_else_fp32_with_a_note(monkeypatch, capsys):
+    from utils import runtime
+    assert runtime.amp_dtype(torch.device("cpu"), False) is None
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: True)
+    assert runtime.amp_dtype(torch.device("cpu"), True) == torch.bfloat16
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: False)
+    assert runtime.amp_dtype(torch.device("cpu"), True) is None
+    assert "note: --amp is off" in capsys.readouterr().out
+
+
+def test_padded_chunks_give_the_unpadded_values_and_gradients():
+    """RadianceField pads each chunk to a multiple of ROW_BUCKET rows and drops the padding:
+    outputs and parameter gradients equal the MLP's on the unpadded points."""
+    from models.activations import ActivationConfig
+    from models.encoding import PositionalEncoding
+    from models.nerf import ROW_BUCKET, NeRF, RadianceField
+    gen = torch.Generator().manual_seed(0)
+    embed_pts, embed_dirs = PositionalEncoding(3, 6), PositionalEncoding(3, 2)
+    mlp = NeRF(3, 32, embed_pts.out_dim, embed_dirs.out_dim, act=ActivationConfig("relu"), generator=gen)
+    field = RadianceField(mlp, embed_pts, embed_dirs, netchunk=2 * ROW_BUCKET)
+    n = 3 * ROW_BUCKET - 57  # a full chunk, then a part chunk that gets 57 rows of padding
+    pts, dirs = torch.randn(n, 3, generator=gen), torch.randn(n, 3, generator=gen)
+    rgb, sigma = field(pts, dirs)
+    (rgb.square().sum() + sigma.sum()).backward()
+    grads = [p.grad.clone() for p in mlp.parameters()]
+    mlp.zero_grad()
+    rgb_ref, sigma_ref = mlp(embed_pts(pts), embed_dirs(dirs))
+    (rgb_ref.square().sum() + sigma_ref.sum()).backward()
+    assert rgb.shape == (n, 3) and sigma.shape == (n,)
+    assert torch.allclose(rgb, rgb_ref, atol=1e-5) and torch.allclose(sigma, sigma_ref, atol=1e-5)
+    for g, p in zip(grads, mlp.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no bf16 matrix hardware (--amp falls back to fp32 here)")
+def test_amp_training_on_cpu_runs_in_bf16_and_stays_finite(tmp_path):
+    """A tiny --amp --random_bkgd run trains, checkpoints finite fp32 weights and evaluates."""
+    from tests.conftest import run_script, tiny_args
+    out = run_script("train.py", "--basedir", tmp_path, "--expname", "amp", *tiny_args(16, N_rand=64),
+                     "--N_iters", "30", "--amp", "--random_bkgd", "--i_print", "10")
+    assert "note: --amp is off" not in out.stdout
+    ckpt = torch.load(tmp_path / "amp" / "ckpt_0000030.pt", weights_only=True)
+    for name, value in ckpt["models"]["fine"].items():
+        assert value.dtype == torch.float32 and torch.isfinite(value).all(), name
+    run_script("eval.py", "--run", tmp_path / "amp", "--no_path")

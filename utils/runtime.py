@@ -21,11 +21,24 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
+def cpu_has_fast_bf16() -> bool:
+    """The CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX), through oneDNN."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def amp_dtype(device: torch.device, enabled: bool):
-    """bf16 where supported, else fp16; None when AMP is off or on CPU."""
-    if not enabled or device.type != "cuda":
+    """The autocast dtype of ``--amp``: on CUDA bf16 where supported, else fp16; on a CPU
+    bf16 when it has bf16 matrix hardware (``cpu_has_fast_bf16``: emulated bf16 would be
+    slower than fp32), else None with a note (the run stays fp32); None when off."""
+    if not enabled:
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    print(f"note: --amp is off on this {device.type}: it has no bf16 matrix hardware (AVX512-BF16/AMX); "
+          f"computing in float32", flush=True)
+    return None
 
 
 def autocast(device: torch.device, dtype):
