@@ -141,7 +141,7 @@ def test_periodic_activation_with_large_omega0_on_pe_at_high_lr_warns(act, capsy
     warnings = [ln for ln in out.splitlines() if ln.startswith("warning: ")]
     assert len(warnings) == 1, out
     assert "positional encoding" in warnings[0] and "alias" in warnings[0] and "--i_embed -1" in warnings[0]
-    assert "first_omega0 ~1 on PE" in warnings[0]
+    assert "first_omega0 1 to 5 on PE" in warnings[0]
     assert f"--recipe {act}" in warnings[0]
 
 
