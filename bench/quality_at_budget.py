@@ -1,18 +1,23 @@
-"""The lego100-cpu protocol: test PSNR after a fixed wall-clock training budget.
+"""Test PSNR after a fixed training-time budget; by default the lego100-cpu protocol.
 
     python -m bench.quality_at_budget --budget 600 --threads 2 --json q.json \\
         [--config FILE] [any train.py option, e.g. --activation sin --netdepth 4]
 
-- scene: the config's (default ``configs/blender/lego_cpu.txt``: lego from
-  ../shared/data/nerf_synthetic/lego), always loaded with ``--downscale 4 --white_bkgd
-  --testskip 25``, i.e. 100x100 images and the test views 0, 25, ..., 175 (8 views);
-  when val is scored, ``--testskip 1``: all 8 val views of ../shared/data's lego, and
-  the same 8 test views, taken every 25th.
-  These come before the user's arguments, so an explicit command-line flag still wins.
+- scene: the config's. The default, ``configs/blender/lego_cpu.txt``, is the lego100-cpu
+  protocol: lego from ../shared/data/nerf_synthetic/lego at 100x100 (``downscale 4``),
+  white background, test views 0, 25, ..., 175 (``testskip 25``: 8 views). Any other
+  config brings its own scene and views (``--config configs/demo.txt``: the demo's 8 test
+  views; ``--config configs/llff/fern.txt``: fern's 3 held-out views).
+  When val is scored, the scene is loaded at ``--testskip 1`` (every val view: lego's 8,
+  the demo's 4) and the test views are taken every config-``testskip``-th, the same views
+  as without val. LLFF scenes have no val views of their own (val = test): ``--split val``
+  is refused there.
 - training: ``runs.training.timed_step`` (precrop, gradient step, grid upkeep), as
-  train.py runs it, from a fresh model, until ``--budget`` seconds of training time have passed;
-  --N_iters is ignored. Training time is measured around each step (GPU synchronised),
-  so evaluation, data loading and setup are outside the budget.
+  train.py runs it, from a fresh model, until ``--budget`` seconds of training time have
+  passed (passed on as ``--time_budget``, so a schedule over the run,
+  ``--lrate_schedule run``, spans the budget); --N_iters is ignored. Training time is
+  measured around each step (GPU synchronised), so evaluation, data loading and setup are
+  outside the budget.
 - evaluation: every ``--eval_every`` seconds of training time and at the end, the loaded
   views of ``--split`` are rendered as eval.py renders them (8-bit quantised, grid on if
   --occ_grid) and their mean PSNR is recorded. ``test`` (the default) is for reporting;
@@ -36,23 +41,31 @@ from utils.runtime import configure_backend, select_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "blender", "lego_cpu.txt")
-PROTOCOL = ("--downscale", "4", "--white_bkgd")
-TEST_STRIDE = 25  # the protocol's test views: 0, 25, ..., 175 of lego's 200
 
 
 def protocol(bench: argparse.Namespace) -> tuple:
-    """The scene flags, before the user's: ``--testskip 25`` (8 test views), or
-    ``--testskip 1`` when val views are scored (all 8; ``views_to_score`` then takes the
-    test views every 25th itself)."""
-    return PROTOCOL + ("--testskip", "1" if "val" in bench.split else str(TEST_STRIDE))
+    """Flags before the user's: ``--time_budget`` = ``--budget``."""
+    return ("--time_budget", repr(float(bench.budget)))
 
 
-def views_to_score(scene, splits, testskip: int) -> dict:
-    """{split: view indices} in the order named. With val scored and val/test loaded at
-    ``--testskip 1``, the test views are still the protocol's every 25th; otherwise each
-    split is scored as loaded (so a user's own ``--testskip`` is honoured)."""
-    stride = TEST_STRIDE if "val" in splits and testskip == 1 else 1
-    return {split: scene.splits[split][::stride] if split == "test" else scene.splits[split]
+def load_scored_scene(args, splits):
+    """(scene, {split: view indices} in the order named). With val scored the scene is
+    loaded at ``--testskip 1`` and its test views are thinned to the config's ``--testskip``
+    (so they are those of a test-only run); otherwise each split is scored as loaded."""
+    stride = max(1, args.testskip)
+    if "val" in splits:
+        args.testskip = 1
+    scene = load_scene(args)
+    views = views_to_score(scene, splits, stride if "val" in splits else 1)
+    if "val" in views and "test" in scene.splits and set(views["val"].tolist()) == set(scene.splits["test"].tolist()):
+        raise UserError(f"{args.datadir or args.dataset_type}: its val views are its test views (LLFF holds out "
+                        f"one set); tuning on them would tune on the test views: use --split test")
+    return scene, views
+
+
+def views_to_score(scene, splits, test_stride: int) -> dict:
+    """{split: view indices} in the order named; the test views every ``test_stride``-th."""
+    return {split: scene.splits[split][::test_stride] if split == "test" else scene.splits[split]
             for split in dict.fromkeys(splits)}
 
 
@@ -102,11 +115,12 @@ def main(argv=None) -> int:
     bench, args = resolve_args(bench_parser(), argv, __doc__, protocol, DEFAULT_CONFIG)
     if bench.budget <= 0 or bench.eval_every <= 0:
         raise UserError("--budget and --eval_every must be > 0")
+    if args.time_budget != bench.budget:
+        raise UserError(f"--time_budget {args.time_budget:g} differs from --budget {bench.budget:g}; give --budget only")
     set_threads(bench.threads)
     device = select_device(args.device)
     configure_backend(device)
-    scene = load_scene(args)
-    views_of = views_to_score(scene, bench.split, args.testskip)
+    scene, views_of = load_scored_scene(args, bench.split)
     missing = [k for k, v in {"train": scene.splits["train"], **views_of}.items() if len(v) == 0]
     if missing:
         raise UserError(f"{args.datadir or args.dataset_type}: needs {' and '.join(missing)} views (--split)")

@@ -256,20 +256,21 @@ def test_quality_at_budget_runs_on_demo(tmp_path):
     assert set(result) >= {"final_psnr", "curve", "steps", "config"}
     assert result["steps"] > 0 and len(result["curve"]) >= 2
     assert result["curve"][-1][1] == result["final_psnr"] and result["curve"][-1][0] >= 1.5
-    assert result["config"]["downscale"] == 4 and result["config"]["testskip"] == 25
-    assert result["split"] == "test" and result["n_views"] == 1  # demo's 8 test views, every 25th
+    assert result["config"]["time_budget"] == 1.5  # the budget is the run's --time_budget
+    assert result["split"] == "test" and result["n_views"] == 8  # the config's scene: the demo's 8 test views
 
 
 def test_quality_at_budget_tunes_on_every_val_view(tmp_path):
     """--split val test scores all val views (testskip 1; the demo has 4) and the same test
-    views as --split test."""
+    views as --split test (the config's --testskip 2: every other one)."""
     out = tmp_path / "q.json"
     run_script("-m", "bench.quality_at_budget", "--config", ROOT / "configs" / "demo.txt", *TINY, *GRID,
-               "--budget", "0.5", "--eval_every", "1", "--threads", "1", "--split", "val", "test", "--json", out)
+               "--testskip", "2", "--budget", "0.5", "--eval_every", "1", "--threads", "1", "--split", "val", "test",
+               "--json", out)
     result = json.loads(out.read_text())
     assert result["split"] == "val" and result["n_views"] == 4 and result["config"]["testskip"] == 1
     assert result["final_psnr"] == result["splits"]["val"]["final_psnr"]
-    assert result["splits"]["test"]["n_views"] == 1  # still every 25th test view, as without val
+    assert result["splits"]["test"]["n_views"] == 4  # 8 test views, every 2nd, as without val
 
 
 # ---------------------------------------------------------------- warm-up and the empty-grid guard
@@ -306,12 +307,22 @@ def test_build_from_trained_thresholds_at_once():
 
 
 def test_quality_at_budget_thins_test_views_only_when_val_is_scored():
-    """val loads every view (testskip 1) and the test views stay every 25th; a test-only
-    run scores the test views as loaded, so a user's own --testskip is honoured."""
+    """val loads every view (testskip 1) and the test views keep the config's stride (lego_cpu's
+    25); a test-only run scores the test views as loaded, so a user's own --testskip is honoured."""
     from types import SimpleNamespace
     from bench.quality_at_budget import views_to_score
     scene = SimpleNamespace(splits={"train": np.arange(3), "val": np.arange(3, 11), "test": np.arange(11, 211)})
-    both = views_to_score(scene, ["val", "test"], testskip=1)
+    both = views_to_score(scene, ["val", "test"], test_stride=25)
     assert list(both) == ["val", "test"] and both["val"].tolist() == list(range(3, 11))
     assert both["test"].tolist() == list(range(11, 211, 25))
-    assert len(views_to_score(scene, ["test"], testskip=1)["test"]) == 200
+    assert len(views_to_score(scene, ["test"], test_stride=1)["test"]) == 200
+
+
+def test_quality_at_budget_refuses_to_tune_on_llff_test_views(tmp_path):
+    """LLFF's val views are its test views: --split val is a one-line error naming the scene."""
+    from tests.test_bad_input import llff_scene
+    scene = llff_scene(tmp_path / "llff")
+    proc = run_script("-m", "bench.quality_at_budget", "--config", ROOT / "configs" / "llff" / "fern.txt",
+                      "--datadir", scene, "--budget", "1", "--split", "val", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "--split test" in proc.stderr
