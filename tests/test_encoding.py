@@ -23,3 +23,15 @@ def test_defaults_give_nerf_widths_and_disabled_is_identity():
     off = PositionalEncoding(3, 10, enabled=False)
     assert off.out_dim == 3 and torch.equal(off(x), x)
     assert PositionalEncoding(3, 10)(x).shape == (4, 5, 63)
+
+
+def test_gradient_through_the_encoding():
+    # d/dx of sum(gamma(x)) = 1 + sum_k f_k (cos(f_k x) - sin(f_k x)), f_k = 2^k
+    enc = PositionalEncoding(1, 2)
+    x = torch.tensor([[0.7]], requires_grad=True)
+    out = enc(x)
+    expected = [0.7, math.sin(0.7), math.cos(0.7), math.sin(1.4), math.cos(1.4)]
+    assert torch.allclose(out.detach()[0], torch.tensor(expected), atol=1e-6)
+    out.sum().backward()
+    grad = 1 + sum(f * (math.cos(f * 0.7) - math.sin(f * 0.7)) for f in (1.0, 2.0))
+    assert math.isclose(x.grad.item(), grad, rel_tol=1e-5)
