@@ -15,8 +15,12 @@ runs/<run>/ (run folders) and compare_<scene>/ (compare.py's report). ``--settin
 ``--seeds`` and ``--scenes`` select a part of the protocol.
 """
 import argparse
+import os
 import shlex
 import sys
+
+if __package__ in (None, ""):  # run as `python bench/activation_study.py`: import from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import add_runtime_flags, parse_own_args, start_device
 from runs.study import DEFAULT_PLAN, FULL_PLAN, SEEDS, SETTINGS, SMOKE_PLAN, SMOKE_SEEDS, SMOKE_SETTINGS, run_study

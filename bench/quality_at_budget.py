@@ -29,7 +29,11 @@
 """
 import argparse
 import os
+import sys
 import time
+
+if __package__ in (None, ""):  # run as `python bench/quality_at_budget.py`: import from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import resolve_args, run_facts, set_threads, write_json
 from datasets import load_scene

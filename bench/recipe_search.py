@@ -14,8 +14,12 @@ the winner per activation. Resumable: finished candidates are skipped. ``--candi
 retrains only the named ones (a second, longer stage on the leaders of a first).
 """
 import argparse
+import os
 import shlex
 import sys
+
+if __package__ in (None, ""):  # run as `python bench/recipe_search.py`: import from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import add_runtime_flags, parse_own_args, start_device
 from runs.protocol import SCENES

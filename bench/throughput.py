@@ -26,11 +26,16 @@ Prints and writes (``--json``):
   bf16 on a CPU with bf16 hardware); mlp_pct_of_peak = 100 * mlp_gflops / matmul_peak_gflops.
 """
 import argparse
+import os
 import resource
 import statistics
+import sys
 import time
 
 import torch
+
+if __package__ in (None, ""):  # run as `python bench/throughput.py`: import from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import resolve_args, run_facts, set_threads, write_json
 from datasets import load_scene

@@ -114,3 +114,11 @@ def test_resolved_config_round_trips(tmp_path):
     path.write_text(format_config(args))
     again = parse_args(build_parser(), ["--config", str(path)])
     assert vars(again) | {"config": None} == vars(args) | {"config": None}
+
+
+@pytest.mark.parametrize("script", ["activation_study", "quality_at_budget", "recipe_search", "throughput"])
+def test_bench_scripts_run_as_files_and_as_modules(script):
+    """`python bench/X.py` (the form the issues quote) works as well as `python -m bench.X`."""
+    as_file = run_script(f"bench/{script}.py", "--help", timeout=120)
+    as_module = run_script("-m", f"bench.{script}", "--help", timeout=120)
+    assert as_file.stdout.split("\n", 1)[1] == as_module.stdout.split("\n", 1)[1]

@@ -292,6 +292,22 @@ def test_grid_skips_nothing_during_warmup_nor_with_zero_density():
     assert dead.occupied_fraction() == 1.0
 
 
+def test_warmup_forgets_a_transient_and_later_updates_hold_it():
+    """Warm-up updates replace the density, later ones keep max(0.95 * old, new). Cells
+    of side 0.25 and occ_thresh 0.5: threshold -ln(0.5) / 0.25 = 2.77 per world unit."""
+    grid = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=8, occ_thresh=0.5, decay=0.95, warmup=2)
+    assert abs(grid.density_thresh - math.log(2.0) / 0.25) < 1e-6
+    spike = lambda p: torch.full((p.shape[0],), 100.0)  # noqa: E731
+    blob = lambda p: (p.norm(dim=-1) < 0.5).float() * 100.0  # noqa: E731
+    grid.update(spike)
+    grid.update(blob)  # the last warm-up update: the blob alone, not max(95, blob)
+    corner = 0  # cell [-1, -0.75]^3: outside the blob
+    assert grid.density[corner] == 0.0 and 0.0 < grid.occupied_fraction() < 0.2
+    grid.update(spike, all_cells=True)  # after warm-up the spike holds: 100, then 0.95 * 100
+    grid.update(blob, all_cells=True)
+    assert abs(float(grid.density[corner]) - 95.0) < 1e-4 and grid.occupied_fraction() == 1.0
+
+
 def test_occ_grid_flag_takes_true_false():
     assert args_of(["--occ_grid"]).occ_grid is True
     assert args_of(["--occ_grid", "False"]).occ_grid is False
