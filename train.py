@@ -124,6 +124,8 @@ def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer, st
             if main and args.i_img > 0 and step % args.i_img == 0:
                 bar.set_postfix(val=f"{log_validation(trainer, views, writer, val_indices):.2f}")
             if args.i_weights > 0 and step % args.i_weights == 0:
+                if writer is not None:
+                    writer.flush()  # a checkpoint's steps have their scalars on disk before it
                 trainer.save(run_dir)
             if main:
                 periodic_renders(trainer, views, scene, run_dir)
