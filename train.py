@@ -99,6 +99,14 @@ def periodic_renders(trainer: Trainer, views, scene, run_dir: str) -> None:
                     layout.video_stem(run_dir, step), args.render_factor, trainer.amp)
 
 
+def checkpoint_with_logs(trainer: Trainer, run_dir: str, writer) -> str:
+    """Flush TensorBoard, then write the checkpoint: every step a checkpoint holds has its
+    scalars on disk first, so a resume after kill -9 never lacks a logged step."""
+    if writer is not None:
+        writer.flush()
+    return trainer.save(run_dir)
+
+
 def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer, stop) -> bool:
     """Steps until --N_iters or a stop request, with logging, validation and checkpoints
     (``writer`` None: a data-parallel rank other than 0, which writes nothing). Returns
@@ -124,9 +132,7 @@ def train_loop(trainer: Trainer, batcher, views, scene, run_dir: str, writer, st
             if main and args.i_img > 0 and step % args.i_img == 0:
                 bar.set_postfix(val=f"{log_validation(trainer, views, writer, val_indices):.2f}")
             if args.i_weights > 0 and step % args.i_weights == 0:
-                if writer is not None:
-                    writer.flush()  # a checkpoint's steps have their scalars on disk before it
-                trainer.save(run_dir)
+                checkpoint_with_logs(trainer, run_dir, writer)
             if main:
                 periodic_renders(trainer, views, scene, run_dir)
     finally:
@@ -160,7 +166,7 @@ def train_run(args, scene, device, run_dir: str, dist: DistInfo) -> int:
     stop = StopFlag()
     try:
         stopped = train_loop(trainer, batcher, views, scene, run_dir, writer, stop)
-        path = trainer.save(run_dir)
+        path = checkpoint_with_logs(trainer, run_dir, writer)
     except Diverged as err:
         if dist.is_main:
             layout.mark_diverged(run_dir, trainer.step, args.N_iters, trainer.train_seconds, str(err))

@@ -86,6 +86,11 @@ class OccupancyGrid:
     def n_cells(self) -> int:
         return self.resolution ** 3
 
+    @property
+    def warming_up(self) -> bool:
+        """True until ``warmup`` updates have been made."""
+        return self.updates < self.warmup
+
     def occupied_fraction(self) -> float:
         return float(self.binary.float().mean())
 
@@ -106,7 +111,7 @@ class OccupancyGrid:
     # ------------------------------------------------------------ update
     def _cells_to_update(self, generator, all_cells: bool) -> torch.Tensor:
         n = self.n_cells
-        if all_cells or self.updates < self.warmup:
+        if all_cells or self.warming_up:
             return torch.arange(n, device=self.device)
         k = max(1, n // 4)
         random_cells = torch.randperm(n, generator=generator, device=self.device)[:k]
@@ -137,8 +142,7 @@ class OccupancyGrid:
         new = torch.full((self.n_cells,), -1.0, device=self.device)
         new.scatter_reduce_(0, cells, sigma, reduce="amax")  # a cell chosen twice keeps its max
         seen = new >= 0
-        warming_up = self.updates < self.warmup
-        kept = new if warming_up else torch.maximum(self.density * self.decay, new)
+        kept = new if self.warming_up else torch.maximum(self.density * self.decay, new)
         self.density = torch.where(seen, kept, self.density)
         self.updates += 1
         self._threshold()
@@ -153,7 +157,7 @@ class OccupancyGrid:
 
     def _threshold(self) -> None:
         finite = torch.nan_to_num(self.density, posinf=torch.finfo(torch.float32).max)
-        if self.updates < self.warmup or not bool((finite > 0).any()):
+        if self.warming_up or not bool((finite > 0).any()):
             self.binary = torch.ones_like(self.binary)  # warming up, or no density seen anywhere
             return
         thresh = finite.mean().clamp(max=self.density_thresh)
