@@ -54,6 +54,17 @@ def newest_step(run: Path) -> int:
     return found[-1][0] if found else 0
 
 
+def first_divergence(whole: Path, run: Path, last: int) -> str:
+    """Where two runs' checkpoints (one kept per step) first differ: for the message of a
+    failed exactness test, with where each killed process had resumed."""
+    for step in range(1, last + 1):
+        a, b = (weights(d / f"ckpt_{step:07d}.pt") for d in (whole, run))
+        differ = [k for k in a if not torch.equal(a[k], b[k])]
+        if differ:
+            return f"first differing checkpoint: step {step} ({', '.join(differ[:3])})"
+    return "every checkpoint equal but the compared one"
+
+
 @pytest.mark.slow
 def test_random_kill_9_resumes_bit_exactly(tmp_path):
     """kill -9 at random moments of training (checkpoints every step, so some land
@@ -64,8 +75,10 @@ def test_random_kill_9_resumes_bit_exactly(tmp_path):
     train(tmp_path, "whole", *steps)
     rng, kills, run = random.Random(0), 0, tmp_path / "killed"
     cmd = [sys.executable, "train.py", "--basedir", str(tmp_path), "--expname", "killed", *TINY, *steps]
-    for target in sorted(rng.sample(range(3, 55), 5)):
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for n, target in enumerate(sorted(rng.sample(range(3, 55), 5))):
+        with open(tmp_path / f"kill{n}.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its lines survive kill -9
         deadline = time.monotonic() + 120
         while proc.poll() is None and newest_step(run) < target and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -77,7 +90,10 @@ def test_random_kill_9_resumes_bit_exactly(tmp_path):
     train(tmp_path, "killed", *steps)  # finish
     assert kills >= 3
     a, b = weights(tmp_path / "whole" / "ckpt_0000060.pt"), weights(run / "ckpt_0000060.pt")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys()
+    resumes = [line for f in sorted(tmp_path.glob("kill*.log")) for line in f.read_text().splitlines()
+               if "resumed" in line or "removed" in line or "warning" in line]
+    assert all(torch.equal(a[k], b[k]) for k in a), f"{first_divergence(tmp_path / 'whole', run, 60)}; {resumes}"
     assert losses(tmp_path / "whole") == losses(run)
     assert not list(run.glob(".tmp_*"))
 
