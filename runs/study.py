@@ -54,8 +54,8 @@ paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000
 with time marks at 5, 10 and 20 minutes. Measured alone on the 2 cores: the demo part
 (24 runs) took 51 min, against the 43 min estimated (gauss ran at 1.5x relu, not 1.2x); the
 lego100 part 64 min (wire: 358 s of training per run, 5.4x relu's 66 s), the fern part at
-168x126 34 min: 2 h 29 min in all. On 2026-12-06 (a slower machine state) demo took 58 min
-and lego100 77 min in one sitting; about 2 h 50 min for the whole study at that pace.
+168x126 34 min: 2 h 29 min in all. On 2026-12-06 (a slower machine state) demo took 58 min,
+lego100 77 min and fern 42 min (two sittings): 2 h 57 min for the whole study.
 """
 import os
 import shutil
