@@ -4,8 +4,10 @@ Each case runs ``python <script> ...`` from the repository root on files built i
 and must: exit non-zero; end stderr with one ``error: ...`` line that names the file or flag
 (the row's needles); print no other line on stderr but tqdm bars, and no traceback; and, for
 train.py, leave no run folder behind (every case fails while parsing flags or loading data,
-before the run folder is made). Flag limits for every option are also checked in-process
-(cheap), and compare.py's handling of one run given twice (de-duplicated with a note).
+before the run folder is made). Most flag errors are checked in-process (FLAG_CASES: the
+message of the one line; each case through the command line would cost a Python start),
+as are the limits of every option; and compare.py's handling of one run given twice
+(de-duplicated with a note).
 """
 import json
 import subprocess
@@ -143,29 +145,10 @@ CASES = [
     ("npy_strings", llff(put_npy(np.array([["a"] * 17] * 3))), ("poses_bounds.npy", "numeric", "<U1")),
     ("llff_odd_size", llff(put_image("images_8/img001.png", 6, 10, 3)), ("images_8", "img001.png")),
     ("random_bkgd_on_rgb", llff(lambda scene: None, "--random_bkgd"), ("--random_bkgd", "alpha", "RGB")),
-    # flags: rejected at parse time
-    ("lrate_0", flags("--lrate", "0"), ("--lrate", "> 0")),
-    ("lrate_negative", flags("--lrate", "-1"), ("--lrate", "-1")),
+    # flags, through the command line (the other flag cases: FLAG_CASES, in-process)
     ("lrate_nan", flags("--lrate", "nan"), ("--lrate must be a finite number > 0, got nan",)),
-    ("lrate_decay_0", flags("--lrate_decay", "0"), ("--lrate_decay", ">= 1")),
-    ("lrate_decay_negative", flags("--lrate_decay", "-5"), ("--lrate_decay", "-5")),
-    ("i_print_0", flags("--i_print", "0"), ("--i_print", ">= 1")),
-    ("i_img_negative", flags("--i_img", "-1"), ("--i_img", "0: off")),
-    ("multires_negative", flags("--multires", "-1"), ("--multires ",)),
-    ("multires_views_negative", flags("--multires_views", "-1"), ("--multires_views",)),
-    ("demo_res_0", flags("--demo_res", "0"), ("--demo_res",)),
-    ("n_frames_0", flags("--n_frames", "0"), ("--n_frames",)),
     ("omega0_nan", flags("--activation", "sin", "--omega0", "nan"), ("--omega0", "nan")),
-    ("first_omega0_inf", flags("--first_omega0", "inf"), ("--first_omega0", "inf")),
-    ("N_importance_negative", flags("--N_importance", "-1"), ("--N_importance",)),
-    ("testskip_negative", flags("--testskip", "-1"), ("--testskip",)),
-    ("factor_0", flags("--factor", "0"), ("--factor",)),
-    ("render_factor_negative", flags("--render_factor", "-1"), ("--render_factor",)),
-    ("chunk_0", flags("--chunk", "0"), ("--chunk",)),
-    ("sigma_bias_init_nan", flags("--sigma_bias_init", "nan"), ("--sigma_bias_init",)),
-    ("lrate_final_0", flags("--lrate_schedule", "run", "--lrate_final", "0"), ("--lrate_final", "(0, 1]")),
     ("lrate_schedule_unknown", flags("--lrate_schedule", "cosine"), ("--lrate_schedule", "cosine")),
-    ("time_budget_negative", flags("--time_budget", "-1"), ("--time_budget", ">= 0")),
     # output folders that are files
     ("eval_outdir_is_file", lambda tmp: ["eval.py", "--run", a_run(tmp), "--outdir", a_file(tmp)],
      ("--outdir", "taken.txt", "existing file")),
@@ -211,9 +194,44 @@ def test_one_line_error(outcomes, case_id, needles):
 
 
 # ---------------------------------------------------------------- every flag limit, in-process
+# (id, argv, substrings of the error): the message train.py prints as its one error line
+# (the command-line path of the same errors: the flag rows of CASES).
+FLAG_CASES = [
+    ("lrate_0", ("--lrate", "0"), ("--lrate", "> 0")),
+    ("lrate_negative", ("--lrate", "-1"), ("--lrate", "-1")),
+    ("lrate_decay_0", ("--lrate_decay", "0"), ("--lrate_decay", ">= 1")),
+    ("lrate_decay_negative", ("--lrate_decay", "-5"), ("--lrate_decay", "-5")),
+    ("i_print_0", ("--i_print", "0"), ("--i_print", ">= 1")),
+    ("i_img_negative", ("--i_img", "-1"), ("--i_img", "0: off")),
+    ("multires_negative", ("--multires", "-1"), ("--multires ",)),
+    ("multires_views_negative", ("--multires_views", "-1"), ("--multires_views",)),
+    ("demo_res_0", ("--demo_res", "0"), ("--demo_res",)),
+    ("n_frames_0", ("--n_frames", "0"), ("--n_frames",)),
+    ("first_omega0_inf", ("--first_omega0", "inf"), ("--first_omega0", "inf")),
+    ("N_importance_negative", ("--N_importance", "-1"), ("--N_importance",)),
+    ("testskip_negative", ("--testskip", "-1"), ("--testskip",)),
+    ("factor_0", ("--factor", "0"), ("--factor",)),
+    ("render_factor_negative", ("--render_factor", "-1"), ("--render_factor",)),
+    ("chunk_0", ("--chunk", "0"), ("--chunk",)),
+    ("sigma_bias_init_nan", ("--sigma_bias_init", "nan"), ("--sigma_bias_init",)),
+    ("lrate_final_0", ("--lrate_schedule", "run", "--lrate_final", "0"), ("--lrate_final", "(0, 1]")),
+    ("time_budget_negative", ("--time_budget", "-1"), ("--time_budget", ">= 0")),
+]
+
+
 def parse(*argv):
     from utils.config import build_parser, parse_args
     return parse_args(build_parser(), list(argv))
+
+
+@pytest.mark.parametrize("argv, needles", [c[1:] for c in FLAG_CASES], ids=[c[0] for c in FLAG_CASES])
+def test_flag_error_names_the_flag(argv, needles):
+    from utils.errors import UserError
+    with pytest.raises(UserError) as err:
+        parse(*argv)
+    assert "\n" not in str(err.value)
+    for needle in needles:
+        assert needle in str(err.value), (needle, str(err.value))
 
 
 def float_flags():
