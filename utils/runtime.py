@@ -54,7 +54,11 @@ def configure_backend(device: torch.device) -> None:
     (gauss, wire) leave ~4% of their outputs subnormal, and a 65536x128 @ 128x128 matmul
     over such input takes 71 ms instead of 18 ms on this project's CPU (x86 handles
     subnormals in microcode); flushed, it takes 18 ms, as relu's does. Values below
-    1.2e-38 make no difference to a NeRF. CUDA: TF32 matmuls."""
+    1.2e-38 make no difference to a NeRF. The flag is per thread, and only the intra-op
+    threads started after this call inherit it: call it before the first parallel tensor
+    op (each entry point does; tests/test_runtime.py checks train.py's order), or the
+    threads would split the work between flushed and unflushed arithmetic.
+    CUDA: TF32 matmuls."""
     torch.set_flush_denormal(True)  # False (no effect) on CPUs without the flag
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
