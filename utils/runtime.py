@@ -47,19 +47,39 @@ def autocast(device: torch.device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+# Above ATen's grain size (32768 elements): an elementwise op on this many runs on every
+# intra-op thread, so the first one starts the thread pool.
+_POOL_START_ELEMENTS = 1 << 17
+# The elementwise functions that ATen hands to MKL's vector math library (VML) on x86 and
+# this project uses (encoding, SIREN, gauss, wire, finer, compositing, metrics).
+_VML_FUNCTIONS = (torch.sin, torch.cos, torch.exp, torch.expm1, torch.log, torch.log1p, torch.sqrt,
+                  torch.tanh, torch.abs)
+
+
 def configure_backend(device: torch.device) -> None:
-    """Process-wide numeric settings for a run on ``device``.
+    """Process-wide numeric settings for a run on ``device``; call it before any tensor op
+    that runs on several threads (each entry point does).
 
     CPU: subnormal floats are flushed to zero. Activations that decay like exp(-z^2)
     (gauss, wire) leave ~4% of their outputs subnormal, and a 65536x128 @ 128x128 matmul
     over such input takes 71 ms instead of 18 ms on this project's CPU (x86 handles
     subnormals in microcode); flushed, it takes 18 ms, as relu's does. Values below
-    1.2e-38 make no difference to a NeRF. The flag is per thread, and only the intra-op
-    threads started after this call inherit it: call it before the first parallel tensor
-    op (each entry point does; tests/test_runtime.py checks train.py's order), or the
-    threads would split the work between flushed and unflushed arithmetic.
+    1.2e-38 make no difference to a NeRF. The flag is per thread and only threads started
+    after it inherit it, so the intra-op thread pool is started here, right after.
+
+    Reproducibility: when MKL's vector math first ran on two threads at once, the second
+    thread computed sin differently from the first for the rest of the process (all of its
+    7680 elements of a 15360-element tensor, in 10 of 40 processes; with AVX-512 code,
+    not with MKL_ENABLE_INSTRUCTIONS=AVX2), so two train.py runs with one seed differed
+    from their first step in 9 of 80 processes. Calling each function once on one thread
+    first (a 64-element tensor is below the parallel grain) gave 80 of 80 identical.
+    tests/test_runtime.py checks both through train.py's order.
     CUDA: TF32 matmuls."""
     torch.set_flush_denormal(True)  # False (no effect) on CPUs without the flag
+    one_thread_input = torch.zeros(64)
+    for fn in _VML_FUNCTIONS:
+        fn(one_thread_input)
+    torch.zeros(_POOL_START_ELEMENTS).add_(1.0)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
