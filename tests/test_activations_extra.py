@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer
+from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer, wire_packed
 from models.nerf import FieldOptions, NeRF, build_field
 from runs import image_fit
 from tests.conftest import run_script
@@ -145,6 +145,71 @@ def test_wire_nerf_outputs_are_real_and_all_parameters_learn(act, dir_act, viewd
         assert p.grad.abs().sum() > 0, name
     assert any(p.is_complex() for p in net.parameters())
     torch.optim.Adam(net.parameters(), lr=1e-3).step()  # Adam takes complex parameters
+
+
+def test_wire_gradient_matches_finite_differences():
+    """wire's hand-written gradient (models/activations.py, _WirePacked) against central
+    differences, float64, for complex and real arguments; the exponent sits both above and
+    below EXP_FLOOR (s0 |z| = 20 gives -400: the modulus is floored, its gradient ~0)."""
+    g = torch.Generator().manual_seed(0)
+    re = (torch.randn(6, 5, generator=g, dtype=torch.float64) * 0.1).requires_grad_()
+    im = (torch.randn(6, 5, generator=g, dtype=torch.float64) * 0.1).requires_grad_()
+    with torch.no_grad():
+        re[0, 0], im[0, 0] = 2.0, 0.0
+    fn = lambda a, b: wire_packed(a, b, 1.0, 20.0, 10.0)
+    assert torch.autograd.gradcheck(fn, (re, im))
+    assert torch.autograd.gradcheck(lambda a: wire_packed(a, None, 1.0, 20.0, 10.0), (re,))
+    z = torch.complex(re.detach(), im.detach())
+    expected = torch.exp(1j * 20 * z - 100 * z.abs() ** 2)  # torch's complex exp, independently
+    packed = fn(re, im).detach()
+    assert torch.allclose(torch.complex(packed[:, :5], packed[:, 5:]), expected, atol=1e-12)
+
+
+def complex_reference(net, x, d):
+    """NeRF.forward written with complex tensors and PyTorch's complex matmuls (the
+    implementation before the packed one): the independent value to test against."""
+    h = x
+    for i, layer in enumerate(net.pts_linears):
+        h = layer.nonlinearity(layer.linear(h.to(layer.linear.weight.dtype) if layer.complex_weights else h),
+                               layer.omega0)
+        if i in net.skips:
+            h = torch.cat([x.to(h.dtype) if h.is_complex() else x, h], dim=-1)
+    real = lambda layer, t: layer(t.to(layer.weight.dtype) if layer.weight.is_complex() else t).real \
+        if layer.weight.is_complex() else layer(t)
+    if not net.use_viewdirs:
+        out = real(net.output_linear, h)
+        return out[..., :3], out[..., 3]
+    sigma = real(net.alpha_linear, h)[..., 0]
+    feature = net.feature_linear(h.to(net.feature_linear.weight.dtype) if h.is_complex() else h)
+    if feature.is_complex() and not net.dir_complex:
+        feature = feature.real
+    v_in = torch.cat([feature, d.to(feature.dtype)], dim=-1)
+    views = net.views_linear.linear(v_in.to(net.views_linear.linear.weight.dtype))
+    h = net.views_linear.nonlinearity(views, net.views_linear.omega0)
+    return real(net.rgb_linear, h), sigma
+
+
+@pytest.mark.parametrize("act,dir_act,viewdirs", [("wire", "wire", True), ("wire", "relu", True),
+                                                  ("relu", "wire", True), ("wire", "wire", False)])
+def test_packed_wire_nerf_equals_complex_arithmetic(act, dir_act, viewdirs):
+    """The packed forward (real [Re | Im] blocks) computes the complex network: outputs and
+    every parameter's gradient equal the complex reference in float64 (to 1e-10 relative)."""
+    net = small_nerf(act, dir_act, viewdirs)
+    for p in net.parameters():
+        p.data = p.data.to(torch.complex128 if p.is_complex() else torch.float64)
+    g = torch.Generator().manual_seed(2)
+    x, d = torch.randn(40, 63, generator=g, dtype=torch.float64) * 0.3, torch.randn(40, 27, generator=g,
+                                                                                    dtype=torch.float64)
+    outs = []
+    for forward in (net, lambda a, b: complex_reference(net, a, b)):
+        rgb, sigma = forward(x, d)
+        grads = torch.autograd.grad(rgb.square().sum() + sigma.square().sum(), list(net.parameters()))
+        outs.append((rgb, sigma, grads))
+    (rgb, sigma, grads), (rgb_ref, sigma_ref, grads_ref) = outs
+    assert rgb.dtype == torch.float64 and not rgb.is_complex()
+    assert torch.allclose(rgb, rgb_ref, rtol=0, atol=1e-10) and torch.allclose(sigma, sigma_ref, rtol=0, atol=1e-10)
+    for (name, _), a, b in zip(net.named_parameters(), grads, grads_ref):
+        assert a.dtype == b.dtype and (a - b).abs().max() <= 1e-10 * b.abs().max(), name
 
 
 @pytest.mark.parametrize("flag", ["--activation", "--dir_activation"])
