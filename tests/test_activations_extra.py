@@ -165,6 +165,22 @@ def test_wire_gradient_matches_finite_differences():
     assert torch.allclose(torch.complex(packed[:, :5], packed[:, 5:]), expected, atol=1e-12)
 
 
+def test_wire_under_torch_compile_uses_the_same_values(monkeypatch):
+    """Under torch.compile wire_packed runs plain ops (TorchDynamo cannot trace its
+    autograd.Function): bit-identical values, gradients equal to rounding."""
+    g = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(64, 8, generator=g) * 0.2).requires_grad_(), (torch.randn(64, 8, generator=g) * 0.2).requires_grad_()
+    weights = torch.randn(64, 16, generator=g)
+    results = []
+    for compiling in (False, True):
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: compiling)
+        out = wire_packed(a, b, 1.0, 20.0, 10.0)
+        results.append((out.detach(), *torch.autograd.grad((out * weights).sum(), [a, b])))
+    assert torch.equal(results[0][0], results[1][0])
+    for fused, plain in zip(results[0][1:], results[1][1:]):
+        assert torch.allclose(fused, plain, rtol=1e-5, atol=1e-5 * plain.abs().max().item())
+
+
 def complex_reference(net, x, d):
     """NeRF.forward written with complex tensors and PyTorch's complex matmuls (the
     implementation before the packed one): the independent value to test against."""
