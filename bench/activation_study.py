@@ -1,7 +1,7 @@
 """The activation study in one command: every recipe x 3 seeds x {demo, lego100, fern},
 at equal steps and at equal training time, with region metrics (runs/study.py).
 
-    python -m bench.activation_study --out study_out --threads 2          # 2.5-3 h alone on 2 CPU cores
+    python -m bench.activation_study --out study_out --threads 2          # ~2 h 40 min alone on 2 CPU cores
     python -m bench.activation_study --out study_gpu --full               # paper-size nets and steps (GPU)
     python -m bench.activation_study --out smoke --smoke                  # relu + sin, seed 0, demo at 32x32, 20 steps
 

@@ -55,7 +55,9 @@ with time marks at 5, 10 and 20 minutes. Measured alone on the 2 cores: the demo
 (24 runs) took 51 min, against the 43 min estimated (gauss ran at 1.5x relu, not 1.2x); the
 lego100 part 64 min (wire: 358 s of training per run, 5.4x relu's 66 s), the fern part at
 168x126 34 min: 2 h 29 min in all. On 2026-12-06 (a slower machine state) demo took 58 min,
-lego100 77 min and fern 42 min (two sittings): 2 h 57 min for the whole study.
+lego100 77 min and fern 42 min (two sittings): 2 h 57 min for the whole study. wire
+took 68 of those minutes; evaluated in real arithmetic since 2026-12-07 (3.4-4.0x relu's
+training time, was 5.1-5.5x), its 27 runs took 50 min: 2 h 39 min at that pace.
 """
 import os
 import shutil
@@ -82,7 +84,8 @@ from utils.tables import markdown_table
 SETTINGS = ("relu", "sin", "cos", "gauss", "wire", "finer", "report-sin", "report-cos")
 SEEDS = (0, 1, 2)
 # Cost of a training step relative to relu on the same scene (measured on demo, 1 thread;
-# the report presets run without the occupancy grid, which counts on lego100).
+# the report presets run without the occupancy grid, which counts on lego100). The sizing
+# arithmetic above used these; wire's step has cost 3.4-4.0x relu's since 2026-12-07.
 STEP_COST = {"relu": 1.0, "sin": 1.3, "cos": 1.3, "gauss": 1.2, "wire": 5.6, "finer": 1.4, "report-sin": 1.3,
              "report-cos": 1.3}
 
