@@ -29,6 +29,7 @@ import torch
 from runs.image_fit import SETTINGS, fit_settings, load_image, log_steps_for, write_figure, write_tables
 from utils.config import FLOAT_RANGES, check_float, check_output_folder
 from utils.errors import UserError, run_cli
+from utils.runtime import configure_backend
 
 
 # ------------------------------------------------------------------ CLI
@@ -81,6 +82,7 @@ def check_floats(args) -> None:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    configure_backend(torch.device("cpu"))  # subnormals flushed (gauss, wire), deterministic vector math
     image = load_image(args.image, args.size)
     if image.shape[0] < 2:
         raise UserError("the image must be at least 2 x 2 pixels")

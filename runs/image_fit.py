@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.activations import ActivationConfig, ActLinear, default_linear_init
+from models.activations import ActivationConfig, ActLinear, default_linear_init, packed_complex_linear
 from models.encoding import PositionalEncoding
 from utils.errors import UserError
 from utils.io import image_to_float, read_image, to_uint8
@@ -64,7 +64,7 @@ class CoordinateMLP(nn.Module):
     """``depth`` ActLinear layers of ``width`` units and a linear output layer.
 
     A complex-valued activation (wire) gets a complex output layer whose real part is
-    the output, as in WIRE's own code. The output layer keeps PyTorch's default init
+    the output, as in WIRE's own code (evaluated in real arithmetic, as ``NeRF`` does). The output layer keeps PyTorch's default init
     for every activation (as the NeRF heads do)."""
 
     def __init__(self, out_dim: int, act: ActivationConfig, width: int, depth: int,
@@ -80,10 +80,15 @@ class CoordinateMLP(nn.Module):
 
     def forward(self, coords: torch.Tensor, exact: bool = False) -> torch.Tensor:
         h = self.encoding(coords)
+        if self.output.weight.is_complex():  # wire: real [Re | Im] blocks, as models/nerf.py
+            imag = slice(0, 0)
+            for layer in self.layers:
+                h = layer.forward_packed(h, imag)
+                imag = slice(0, h.shape[-1] // 2)
+            return packed_complex_linear(h, self.output, imag, real_part_only=True)
         for layer in self.layers:
             h = layer(h, exact=exact)
-        out = self.output(h)
-        return out.real if out.is_complex() else out
+        return self.output(h)
 
 
 def activation_config(setting: Setting, omega0: float = 30.0, **overrides) -> ActivationConfig:

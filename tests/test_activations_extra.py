@@ -148,8 +148,8 @@ def test_wire_nerf_outputs_are_real_and_all_parameters_learn(act, dir_act, viewd
 
 
 def test_wire_gradient_matches_finite_differences():
-    """wire's hand-written gradient (models/activations.py, _WirePacked) against central
-    differences, float64, for complex and real arguments; the exponent sits both above and
+    """wire's hand-written gradient (models/activations.py, _WirePacked) and its second
+    derivatives against central differences, float64, for complex and real arguments; the exponent sits both above and
     below EXP_FLOOR (s0 |z| = 20 gives -400: the modulus is floored, its gradient ~0)."""
     g = torch.Generator().manual_seed(0)
     re = (torch.randn(6, 5, generator=g, dtype=torch.float64) * 0.1).requires_grad_()
@@ -159,6 +159,8 @@ def test_wire_gradient_matches_finite_differences():
     fn = lambda a, b: wire_packed(a, b, 1.0, 20.0, 10.0)
     assert torch.autograd.gradcheck(fn, (re, im))
     assert torch.autograd.gradcheck(lambda a: wire_packed(a, None, 1.0, 20.0, 10.0), (re,))
+    # second derivatives too (fit_image.py's gradient and Laplacian maps differentiate twice)
+    assert torch.autograd.gradgradcheck(fn, (re[1:3, :3].detach().requires_grad_(), im[1:3, :3].detach().requires_grad_()))
     z = torch.complex(re.detach(), im.detach())
     expected = torch.exp(1j * 20 * z - 100 * z.abs() ** 2)  # torch's complex exp, independently
     packed = fn(re, im).detach()
