@@ -16,7 +16,8 @@ Defaults (256 x 256, width 64, 3 activation layers, 200 steps) are sized so that
 settings take a couple of minutes on 2 CPU cores; they are far from converged (SIREN's
 paper uses 256 x 5 layers and thousands of steps). WIRE suffers most from the small width:
 its first-layer wavelets are narrow (s0 = 10), so few units cover each pixel. Measured on
-128 x 128, 100 steps, lr 5e-3: 45 complex units 15.9 dB, 64: 21.9 dB, 128: 36.9 dB.
+128 x 128, 100 steps, lr 5e-3 (``--width`` 64, 91, 182): 45 complex units 16.0 dB, 64: 21.8 dB,
+128: 36.5 dB (15.9, 21.9 and 36.9 before wire's real-arithmetic evaluation).
 Pass e.g. ``--width 256 --steps 1000`` for a closer look.
 
 Example: ``OMP_NUM_THREADS=1 python fit_image.py --steps 500``.
