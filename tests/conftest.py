@@ -55,6 +55,13 @@ def run_script(*args, check=True, env=None, timeout=600) -> subprocess.Completed
     return proc
 
 
+def checkpoint_weights(path) -> dict:
+    """Every network tensor of a checkpoint, keyed '<model>.<parameter>'."""
+    import torch
+    ckpt = torch.load(path, weights_only=True)
+    return {f"{k}.{n}": t for k, m in ckpt["models"].items() if m for n, t in m.items()}
+
+
 def require(path: Path):
     """Skip (with the reason) when a real scene is absent from ../shared/data."""
     if not path.exists():

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkpoint_weights as weights
 
 ARGS = ["--config", "configs/demo.txt", "--demo_res", "16", "--netdepth", "2", "--netwidth", "32",
         "--netdepth_fine", "2", "--netwidth_fine", "32", "--N_samples", "8", "--N_importance", "8",
@@ -24,11 +24,6 @@ def torchrun(nproc: int, *args, check: bool = True) -> subprocess.CompletedProce
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
-
-
-def weights(path) -> dict:
-    ckpt = torch.load(path, weights_only=True)
-    return {f"{k}.{n}": t for k, m in ckpt["models"].items() if m for n, t in m.items()}
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from runs import layout
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkpoint_weights as weights
 
 TINY = ["--dataset_type", "demo", "--demo_res", "16", "--white_bkgd", "--use_viewdirs",
         "--netdepth", "2", "--netwidth", "32", "--netdepth_fine", "2", "--netwidth_fine", "32",
@@ -35,11 +35,6 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     """The one error line: stderr's last line, with no traceback anywhere."""
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.stderr.strip().splitlines()[-1]
-
-
-def weights(path: Path) -> dict:
-    ckpt = torch.load(path, weights_only=True)
-    return {f"{k}.{n}": t for k, m in ckpt["models"].items() if m for n, t in m.items()}
 
 
 def losses(run: Path) -> dict:
