@@ -121,7 +121,7 @@ class NeRF(nn.Module):
                 h = layer(h)
             if i in self.skips:  # [x, Re h, Im h]: the real parts of [x, h], then Im h
                 h = torch.cat([x, h], dim=-1)
-                imag = slice(imag.start + x.shape[-1], imag.stop + x.shape[-1]) if self.trunk_complex else imag
+                imag = slice(imag.start + x.shape[-1], imag.stop + x.shape[-1])  # empty stays empty
         return h, imag
 
     def flops_per_sample(self) -> int:
