@@ -101,3 +101,29 @@ def test_compiled_field_matches_eager():
             outs.append((rgb.detach(), sigma.detach(), field.mlp.pts_linears[0].linear.weight.grad.clone()))
         for a, b in zip(*outs):
             assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("act,dir_act", [("relu", "relu"), ("sin", "sin"), ("wire", "wire"), ("relu", "wire"),
+                                         ("wire", "relu")])
+def test_autocast_concatenations_equal_the_promoting_ones(monkeypatch, act, dir_act):
+    """Under bf16 autocast the skip and view-branch concatenations cast the fp32 input to
+    the features' dtype first: outputs and every gradient equal a concatenation promoted
+    to fp32 and cast by the next layer, bit for bit (wire's packed layers compute in fp32,
+    so their inputs keep fp32)."""
+    import models.nerf as nerf
+    g = torch.Generator().manual_seed(0)
+    x, d = torch.randn(48, 63, generator=g), torch.randn(48, 27, generator=g)
+
+    def run():
+        net = NeRF(D=4, W=16, input_ch=63, input_ch_views=27, skips=[1], act=ActivationConfig(act),
+                   dir_act=ActivationConfig(dir_act), generator=torch.Generator().manual_seed(1))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rgb, sigma = net(x, d)
+        (rgb.float().square().sum() + sigma.float().sum()).backward()
+        return [rgb, sigma] + [p.grad for p in net.parameters()]
+
+    cast_first = run()
+    monkeypatch.setattr(nerf, "_like", lambda t, h: t)  # plain torch.cat: fp32 promotion
+    promoted = run()
+    assert cast_first[0].dtype == promoted[0].dtype
+    assert all(torch.equal(a, b) for a, b in zip(cast_first, promoted))
