@@ -95,12 +95,16 @@ class OccupancyGrid:
         return float(self.binary.float().mean())
 
     # ------------------------------------------------------------ lookup
+    @torch.no_grad()
     def cell_index(self, pts: torch.Tensor):
-        """(flat cell index (...), inside bbox (...)) of points (..., 3); the bbox is closed."""
-        rel = (pts.float() - self.bbox_min) / self.bbox_size
+        """(flat cell index (...), inside bbox (...)) of points (..., 3); the bbox is closed.
+        In place after the first op and in int32 where r^3 fits: a render queries ~10^6
+        points, and each fresh (..., 3) tensor costs about as much as the op filling it."""
+        rel = (pts.float() - self.bbox_min).div_(self.bbox_size)
         inside = ((rel >= 0) & (rel <= 1)).all(-1)   # NaN compares False: outside
         r = self.resolution
-        ijk = (rel.nan_to_num(0.0) * r).clamp(0, r - 1).long()  # floor for rel >= 0
+        index_dtype = torch.int32 if r ** 3 < 2 ** 31 else torch.int64
+        ijk = rel.nan_to_num_(0.0).mul_(r).clamp_(0, r - 1).to(index_dtype)  # floor for rel >= 0
         return (ijk[..., 0] * r + ijk[..., 1]) * r + ijk[..., 2], inside
 
     def query(self, pts: torch.Tensor) -> torch.Tensor:
