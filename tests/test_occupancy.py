@@ -94,6 +94,52 @@ def test_correct_grid_is_exact_and_skips_samples():
     assert counts["stop"][1] < counts["grid"][1] < 0.7 * counts["plain"][1]
 
 
+def test_low_precision_field_reaches_the_compositor_exactly():
+    """A bf16 field's outputs are composited as their exact fp32 values, skipped samples as
+    EMPTY_SIGMA_RAW: the render equals that of the same values handed over in fp32."""
+    field, rays = slab_field(colour=(0.3, 0.55, 0.7), density=37.0), camera_rays()
+    grid = OccupancyGrid([[-1.0, -1.0, -6.5], [1.0, 1.0, -1.5]], resolution=20, warmup=0)
+    grid.update(lambda p: torch.relu(field(p, p)[1]), torch.Generator().manual_seed(0), all_cells=True)
+    bf16 = lambda p, d: tuple(o.bfloat16() for o in field(p, d))
+    fp32 = lambda p, d: tuple(o.bfloat16().float() for o in field(p, d))
+    opts = RenderOptions(N_samples=16, N_importance=16, occupancy=grid)
+    low, high = (render_rays(rays, f, f, opts) for f in (bf16, fp32))
+    assert low["rgb"].dtype == torch.float32
+    assert all(torch.equal(low[k], high[k]) for k in high)
+
+
+def test_fine_pass_queries_the_grid_for_new_samples_only():
+    """Coarse samples keep the cells the coarse pass looked up: per ray the grid sees
+    N_samples + N_importance points, not N_samples + (N_samples + N_importance). The fine
+    MLP still gets exactly the union's samples in occupied cells: those of a plain render
+    (the slab's grid is exact, so the fine samples land where they do without it) that
+    the grid marks occupied, looked up here one by one."""
+    field, rays = slab_field(), camera_rays()
+    rays = RayBundle(torch.zeros_like(rays.origins), rays.directions, rays.viewdirs, rays.near, rays.far)
+    grid = OccupancyGrid([[-1.0, -1.0, -6.5], [1.0, 1.0, -1.5]], resolution=20, warmup=0)
+    grid.update(lambda p: torch.relu(field(p, p)[1]), torch.Generator().manual_seed(0), all_cells=True)
+    queried, seen = [], {}
+
+    class CountingGrid:
+        def query(self, pts):
+            queried.append(pts.shape[:-1].numel())
+            return grid.query(pts)
+
+    def recording(name):
+        def fine(pts, dirs):
+            seen[name] = pts.reshape(-1, 3)
+            return field(pts, dirs)
+        return fine
+
+    opts = RenderOptions(N_samples=16, N_importance=8)
+    render_rays(rays, field, recording("plain"), opts)
+    render_rays(rays, field, recording("grid"), RenderOptions(**{**opts.__dict__, "occupancy": CountingGrid()}))
+    assert queried == [16 * len(rays), 8 * len(rays)]
+    expected = seen["plain"][torch.tensor([bool(grid.query(p[None])[0]) for p in seen["plain"]])]
+    assert 0 < len(expected) < len(seen["plain"])
+    assert torch.equal(seen["grid"], expected)
+
+
 def test_alive_samples_by_hand():
     """Coarse t = 0, 1, 2, 3 with weights .5, .5, 0, 0: T in front of them is 1, .5, 0, 0."""
     t_coarse = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
@@ -113,6 +159,24 @@ def test_query_indexing_by_hand():
                         [1.5, 0.25, 0.75], [0.75, 0.25, -0.01], [float("nan"), 0.2, 0.7]])
     assert grid.query(pts).tolist() == [True, False, False, True, False, False, False]
     assert grid.query(pts.reshape(7, 1, 3)).shape == (7, 1)
+
+
+def test_cell_index_at_resolution_64_by_hand():
+    """bbox [-2, 2]^3, 64 cells of 1/16: a point n/64 (exact in fp32) lies in cell
+    (n + 128) // 4, the top face in the last cell; outside or NaN is not inside. The
+    points themselves are left unchanged (cell_index works in place on a copy)."""
+    grid = OccupancyGrid([[-2.0] * 3, [2.0] * 3], resolution=64)
+    n = torch.tensor([[-128, 0, 127], [-1, 1, 128], [-129, 5, 6], [7, 200, 8], [100, -3, -128], [4, 4, 4]])
+    pts = n.float() / 64
+    pts[5, 1] = float("nan")
+    before = pts.clone()
+    flat, inside = grid.cell_index(pts)
+    assert torch.equal(pts.nan_to_num(9.0), before.nan_to_num(9.0))
+    assert inside.tolist() == [True, True, False, False, True, False]
+    ijk = ((n + 128) // 4).clamp(0, 63)
+    expected = (ijk[:, 0] * 64 + ijk[:, 1]) * 64 + ijk[:, 2]
+    assert flat[inside].tolist() == expected[inside].tolist()
+    assert expected[0].item() == 0 * 4096 + 32 * 64 + 63 and expected[1].item() == 31 * 4096 + 32 * 64 + 63
 
 
 def test_threshold_is_alpha_over_one_cell():
