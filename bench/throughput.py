@@ -12,8 +12,10 @@ Prints and writes (``--json``):
   occupancy-grid update that one step in --occ_update_every pays: ``*_mean`` include it);
 - mlp_samples_per_sec: median of (samples the coarse and fine MLPs evaluated in the
   training render) / step time; grid-update samples are counted apart (grid_samples_per_step);
-- render_seconds_per_image: one test view rendered at ``--render_res`` pixels wide (after
-  one untimed render), as eval.py renders it (no grad, grid on if --occ_grid);
+- render_seconds_per_image: seconds per test view rendered at ``--render_res`` pixels wide,
+  as eval.py renders it (no grad, grid on if --occ_grid): the first ``--render_views``
+  views (default 1), median over ``--render_passes`` passes (default 1) after one untimed
+  pass; one view is noisy (0.15-0.18 s for the same code), 8 views x 3 passes steadier;
 - peak_memory_mb: CUDA max allocated during the timed steps, or on CPU the process's
   max RSS (ru_maxrss, which includes the loaded dataset);
 - mlp_gflops: achieved MLP GFLOP/s = FLOPs / step time, median over steps, with
@@ -31,6 +33,7 @@ import resource
 import statistics
 import sys
 import time
+from typing import Tuple
 
 import torch
 
@@ -51,6 +54,8 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="untimed training steps first")
     p.add_argument("--render_res", type=int, default=100, help="width of the timed render (0: skip)")
+    p.add_argument("--render_views", type=int, default=1, help="timed views: the first N test views")
+    p.add_argument("--render_passes", type=int, default=1, help="timed passes over them (median reported)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--peak_n", type=int, default=0, help="matmul size for the peak (0: 2048 CPU, 8192 CUDA)")
     p.add_argument("--json", type=str, default=None, help="write the results here")
@@ -105,21 +110,24 @@ def timed_steps(trainer: Trainer, batcher, counter: SampleCounter, n_warmup: int
     return records
 
 
-def render_seconds(trainer: Trainer, views, scene, res: int) -> float:
-    """Seconds to render one test (else val/train) view ``res`` pixels wide, after one untimed render."""
+def render_seconds(trainer: Trainer, views, scene, res: int, n_views: int = 1, passes: int = 1) -> Tuple[float, list]:
+    """Seconds per view to render the first ``n_views`` test (else val/train) views ``res``
+    pixels wide: the median over ``passes`` timed passes (after one untimed pass) of a
+    pass's time / n_views; also every pass's figure."""
     split = next(s for s in ("test", "val", "train") if len(scene.splits[s]))
-    c2w = views.poses[int(scene.splits[split][0])]
+    poses = [views.poses[int(i)] for i in scene.splits[split][:n_views]]
     K = scale_intrinsics(views.K, views.W / res)
     H = max(1, round(views.H * res / views.W))
     opts = trainer.render_options(train=False)
-    times = []
-    for _ in range(2):
+    per_view = []
+    for _ in range(passes + 1):
         sync(trainer.device)
         start = time.perf_counter()
-        render_image(views, c2w, trainer.coarse, trainer.fine, opts, trainer.args.chunk, K, H, res, trainer.amp)
+        for c2w in poses:
+            render_image(views, c2w, trainer.coarse, trainer.fine, opts, trainer.args.chunk, K, H, res, trainer.amp)
         sync(trainer.device)
-        times.append(time.perf_counter() - start)
-    return times[-1]
+        per_view.append((time.perf_counter() - start) / len(poses))
+    return statistics.median(per_view[1:]), per_view[1:]
 
 
 def peak_memory_mb(device: torch.device):
@@ -153,6 +161,8 @@ def main(argv=None) -> int:
     bench, args = resolve_args(bench_parser(), argv, __doc__)
     if bench.steps < 1 or bench.warmup < 0 or bench.render_res < 0:
         raise UserError("--steps must be >= 1, --warmup and --render_res >= 0")
+    if bench.render_views < 1 or bench.render_passes < 1:
+        raise UserError("--render_views and --render_passes must be >= 1")
     set_threads(bench.threads)
     device = select_device(args.device)
     configure_backend(device)
@@ -166,11 +176,13 @@ def main(argv=None) -> int:
         torch.cuda.reset_peak_memory_stats(device)
     records = timed_steps(trainer, batcher, counter, bench.warmup, bench.steps)
     memory, memory_kind = peak_memory_mb(device)
-    render_s = render_seconds(trainer, views, scene, bench.render_res) if bench.render_res > 0 else None
+    render_s, render_passes = (render_seconds(trainer, views, scene, bench.render_res, bench.render_views,
+                                              bench.render_passes) if bench.render_res > 0 else (None, []))
     dtype = trainer.amp if trainer.amp is not None else torch.float32
     peak_n = bench.peak_n or (8192 if device.type == "cuda" else 2048)
     result = summarize(records, trainer, matmul_peak_gflops(device, dtype, peak_n))
     result.update({"render_seconds_per_image": render_s, "render_res": bench.render_res,
+                   "render_views": bench.render_views, "render_seconds_per_pass": render_passes,
                    "peak_memory_mb": memory, "peak_memory_kind": memory_kind,
                    "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_n": peak_n,
                    "steps": bench.steps, "warmup": bench.warmup, "N_rand": args.N_rand,

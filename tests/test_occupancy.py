@@ -303,13 +303,16 @@ def test_grid_needs_a_bounding_box_and_valid_options():
 def test_throughput_bench_writes_json(tmp_path):
     out = tmp_path / "t.json"
     run_script("-m", "bench.throughput", *TINY, *GRID, "--N_rand", "64", "--steps", "2", "--warmup", "1",
-               "--peak_n", "128", "--render_res", "8", "--threads", "1", "--json", out)
+               "--peak_n", "128", "--render_res", "8", "--render_views", "2", "--render_passes", "3", "--threads", "1",
+               "--json", out)
     result = json.loads(out.read_text())
     for key in ("rays_per_sec", "mlp_samples_per_sec", "render_seconds_per_image", "peak_memory_mb",
                 "mlp_gflops", "matmul_peak_gflops", "mlp_pct_of_peak", "samples_per_ray", "config"):
         assert key in result, key
     assert result["rays_per_sec"] > 0 and result["mlp_gflops"] > 0 and 0 < result["samples_per_ray"] <= 32
     assert result["config"]["occ_grid"] is True and result["steps"] == 2
+    passes = result["render_seconds_per_pass"]
+    assert result["render_views"] == 2 and len(passes) == 3 and result["render_seconds_per_image"] == sorted(passes)[1]
 
 
 def test_quality_at_budget_runs_on_demo(tmp_path):
