@@ -35,9 +35,9 @@ def _real_part(layer: nn.Linear, h: torch.Tensor, imag: slice) -> torch.Tensor:
 def _like(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """``x`` in ``h``'s dtype, to be concatenated with ``h`` before a *real* layer. Under
     autocast h is bf16/fp16 and that layer casts its whole input to it anyway, so the
-    result is bit-identical; a mixed-dtype cat (type promotion to fp32, then the layer's
-    cast back) took ~3x as long as the matmuls of the view branch on CPU. A complex
-    (packed) layer computes in fp32, so its inputs keep their dtype."""
+    result is bit-identical, without a mixed-dtype cat (promoted to fp32, then cast back
+    by the layer): 8 lego100 renders took 0.174 against 0.188 s per view, in-process A/B
+    on 2 cores. A complex (packed) layer computes in fp32, so its inputs keep their dtype."""
     return x.to(h.dtype)
 
 

@@ -140,10 +140,9 @@ def _points(rays: RayBundle, t: torch.Tensor) -> torch.Tensor:
 
 def _evaluate_where(field: Field, rays: RayBundle, t: torch.Tensor, keep: torch.Tensor):
     """``field`` at the samples where ``keep`` (R, S), gathered into one flat batch whose
-    points o + t d are formed for those samples only (the same arithmetic as ``_points``,
-    so the same values); the others get rgb_raw 0 and sigma_raw EMPTY_SIGMA_RAW. t (R, S)
-    -> rgb_raw (R, S, 3), sigma_raw (R, S) in float32, the compositor's precision (a bf16
-    field's values convert exactly)."""
+    points o + t d (``_points``) are formed for those samples only; the others get
+    rgb_raw 0 and sigma_raw EMPTY_SIGMA_RAW. t (R, S) -> rgb_raw (R, S, 3), sigma_raw
+    (R, S) in float32, the compositor's precision (a bf16 field's values convert exactly)."""
     n, S = keep.numel(), keep.shape[-1]
     flat = keep.reshape(-1).nonzero().squeeze(1)
     if flat.numel() == 0:
@@ -154,9 +153,8 @@ def _evaluate_where(field: Field, rays: RayBundle, t: torch.Tensor, keep: torch.
         rgb = torch.zeros(n, 3, device=t.device) + zero
         sigma = torch.full((n,), EMPTY_SIGMA_RAW, device=t.device) + zero
     else:
-        ray = flat // S  # a sample's ray: its flat index // S
-        pts = rays.origins[ray] + rays.directions[ray] * t.reshape(-1)[flat, None]
-        rgb_k, sigma_k = field(pts, rays.viewdirs[ray])
+        kept = rays[flat // S]  # a sample's ray: its flat index // S
+        rgb_k, sigma_k = field(_points(kept, t.reshape(-1)[flat, None])[:, 0], kept.viewdirs)
         rgb = torch.zeros(n, 3, device=t.device).index_copy_(0, flat, rgb_k.float())
         sigma = torch.full((n,), EMPTY_SIGMA_RAW, device=t.device).index_copy_(0, flat, sigma_k.float())
     return rgb.reshape(*keep.shape, 3), sigma.reshape(keep.shape)
