@@ -289,9 +289,10 @@ register(ActivationSpec(
     complex_valued=True, packed_nonlinearity=wire_packed,
     doc="exp(j w z - |s0 z|^2), complex Gabor wavelet, WIRE (Saragadam et al. 2023); "
         "complex weights after the first layer, PyTorch default init.",
-    recipe={"lrate": 2e-3, "wire_omega0": 20.0, "wire_s0": 10.0, **RAW},
+    recipe={"lrate": 2e-3, "wire_omega0": 20.0, "wire_s0": 10.0, "complex_width": "matched", **RAW},
     recipe_source=SEARCHED + "val PSNR 11.23 at lr 2e-3 after 200 steps (stage 1 only; 10.91 at 5e-4: "
-                             "neither learned the scene at width 128)"))
+                             "neither learned the scene at width 128); complex_width 'matched' as WIRE's "
+                             "reference code (int(width / sqrt(2)) complex features), not searched"))
 # finer: from bench/results/recipe_search_demo.md: val PSNR 18.43 at lr 1e-3 (200 steps)
 register(ActivationSpec(
     "finer", finer, finer_first_init, finer_hidden_init, periodic=True,

@@ -6,6 +6,7 @@ callable the renderer takes: ``field(pts (..., 3), dirs (..., 3)) -> (rgb_raw (.
 sigma_raw (...))``. Output activations (sigmoid for rgb, ReLU/softplus for sigma)
 belong to the renderer, after the training noise on sigma.
 """
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -210,6 +211,7 @@ class FieldOptions:
     sigma_bias_init: Optional[float]  # None: PyTorch's random bias ('default')
     netchunk: int                   # 0: by device (resolve_netchunk)
     compile: bool
+    complex_width: str = "full"     # complex trunk: 'full' netwidth features, 'matched' netwidth / sqrt(2)
 
     @classmethod
     def from_args(cls, args) -> "FieldOptions":
@@ -220,7 +222,7 @@ class FieldOptions:
         bias = None if str(args.sigma_bias_init).lower() == "default" else float(args.sigma_bias_init)
         return cls(args.netdepth, args.netwidth, args.netdepth_fine, args.netwidth_fine, args.N_importance,
                    tuple(args.skips), args.use_viewdirs, args.i_embed, args.multires, args.multires_views,
-                   act, dir_act, bias, args.netchunk, args.compile)
+                   act, dir_act, bias, args.netchunk, args.compile, args.complex_width)
 
 
 def resolve_netchunk(netchunk: int, device: torch.device) -> int:
@@ -231,8 +233,18 @@ def resolve_netchunk(netchunk: int, device: torch.device) -> int:
     return 65536 if torch.device(device).type == "cuda" else 4096
 
 
+def layer_width(width: int, complex_trunk: bool, complex_width: str = "full") -> int:
+    """Features per layer for ``--netwidth width``. A complex feature is two real numbers,
+    so ``matched`` gives a complex trunk int(width / sqrt(2)) features (WIRE's reference
+    code does the same), about a real net's parameter count: 128 -> 90, 256 -> 181."""
+    if complex_trunk and complex_width == "matched":
+        return int(width / math.sqrt(2))
+    return width
+
+
 def build_field(opts: FieldOptions, depth: int, width: int, generator: torch.Generator,
                 device="cpu") -> RadianceField:
+    width = layer_width(width, opts.act.spec.complex_valued, opts.complex_width)
     use_pe = opts.i_embed != -1
     embed_pts = PositionalEncoding(3, opts.multires, enabled=use_pe)
     embed_dirs = PositionalEncoding(3, opts.multires_views, enabled=use_pe) if opts.use_viewdirs else None

@@ -47,6 +47,8 @@ class Candidate:
         for key in ("gauss_scale", "wire_omega0", "wire_s0"):
             if key in o:
                 parts.append(f"{key}{o[key]:g}")
+        if o.get("complex_width", "full") != "full":  # bench/results' searches ran at 'full'
+            parts.append(f"width-{o['complex_width']}")
         return "_".join(parts)
 
     def argv(self) -> List[str]:
@@ -71,7 +73,8 @@ GRID: Dict[str, List[Dict[str, object]]] = {
     "cos": [_siren(1, 1, 1e-3, PE)] + [_siren(5, 1, lr, PE) for lr in (1e-3, 2e-3)] +
            [_siren(30, 30, lr, RAW) for lr in (1e-4, 2e-4, 4e-4)],
     "gauss": [{"lrate": lr, "gauss_scale": 10.0, **RAW} for lr in (5e-4, 2e-3, 4e-3)],
-    "wire": [{"lrate": lr, "wire_omega0": 20.0, "wire_s0": 10.0, **RAW} for lr in (5e-4, 2e-3)],
+    "wire": [{"lrate": lr, "wire_omega0": 20.0, "wire_s0": 10.0, "complex_width": "matched", **RAW}
+             for lr in (5e-4, 2e-3)],
     "finer": [_siren(30, 1, 2e-4, RAW, first_bias_scale=1.0)] +
              [_siren(1, 1, lr, PE, first_bias_scale=1.0) for lr in (1e-3, 2e-3)],
 }

@@ -29,35 +29,25 @@ equal steps, equal time, and on demo the regions; mean ± sample std over seeds,
 subprocess: report.md, summary.csv, PSNR curves, side-by-side views).
 
 **Sizing the default protocol** (about 2 hours on this project's 2-core CPU, run alone).
-Step times alone on 2 cores (README "Results" and "Performance"; 4x128 nets, 32+32
-samples): demo relu 0.155 s/step (1000 steps in 2.58 min), sin/cos 0.20 s/step (3.41
-min); lego100 ~0.29 s/step without a grid or during the grid's warm-up (the first 256
-steps), 0.09 s/step after; fern has no grid: ~0.29 s/step taken alike. ``STEP_COST`` is
-a step's cost relative to relu's: wire 5.6 (1212 s against relu's 216 s for 200 steps in
-bench/results/recipe_search_demo.md), the others 1.2-1.4 (sin/cos 0.20/0.155; gauss,
-finer and the report presets taken alike). Per scene and seed the 8 settings cost
-``sum(STEP_COST) = 14.4`` relu steps per step:
-
-- demo, 300 steps: 14.4 x 300 x 0.155 s = 670 s per seed, 3 seeds = 33 min, plus
-  evaluation (12 views of 64x64 at 3 marks and at the end, ~1 s a view): ~10 min.
-- lego100, 250 steps (all within the grid's warm-up): 14.4 x 250 x 0.29 s = 1044 s per
-  seed, 3 seeds = 52 min, plus 16 views of 100x100 per evaluation: ~10 min.
-- fern, 100 steps: 14.4 x 100 x 0.32 s = 460 s per seed, 3 seeds = 23 min, plus 3 test
-  views of 168x126 per evaluation (2 marks and the end: 9 renders of ~2 s, x 14.4 x 3):
-  ~15 min. (At images_8's full 504x378, and rendering LLFF's val views, which are its test
-  views, a second time, one relu run took 370 s wall for 32 s of training.)
-
-Estimated total ~2 h 20 min on an idle 2-core machine: a small-scale study, but 3 seeds of every
-setting on three scenes. The time marks sit below the fastest setting's (relu's) total
-training time so that every run should reach them. ``--full`` (for a GPU) uses the
-paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000 steps
-with time marks at 5, 10 and 20 minutes. Measured alone on the 2 cores: the demo part
-(24 runs) took 51 min, against the 43 min estimated (gauss ran at 1.5x relu, not 1.2x); the
-lego100 part 64 min (wire: 358 s of training per run, 5.4x relu's 66 s), the fern part at
-168x126 34 min: 2 h 29 min in all. On 2026-12-06 (a slower machine state) demo took 58 min,
-lego100 77 min and fern 42 min (two sittings): 2 h 57 min for the whole study. wire
-took 68 of those minutes; evaluated in real arithmetic since 2026-12-07 (3.4-4.0x relu's
-training time, was 5.1-5.5x), its 27 runs took 50 min: 2 h 39 min at that pace.
+demo 300 steps, time marks at 20 and 40 s; lego100 250 steps (all inside the grid's
+256-step warm-up), a mark at 60 s; fern 100 steps, a mark at 25 s. The marks sit below
+relu's training time for its steps (60 / 79 / 39 s on 2026-12-07), so every run should
+reach them. ``STEP_COST`` is a training step's cost relative to relu's (sin/cos 1.3,
+gauss 1.2-1.5, finer 1.4, wire 2.5: 1144 against 2873 training rays/s with the demo nets,
+2026-12-07). The previous sizing (marks at 10/20/40, 15/30/60 and 10/25 s, each scoring
+the val views too, and wire at netwidth complex features) took 2 h 39 min at the
+2026-12-07 pace: 108 min of training and 51 min of evaluation and bookkeeping, wire 50
+min of it. Three changes cut it; only the first changes training, and only wire's:
+- wire trains at ``--complex_width matched`` (its recipe; 90 complex features for
+  netwidth 128, as WIRE's reference code): 1.48x the training rays/s (773 -> 1144), a
+  demo test render (bench/throughput.py) 5.25 -> 3.08 s;
+- the time marks score the test views only (the equal-time table reports test PSNR);
+- one mark fewer on demo and fern, two fewer on lego100 (a 100x100 mark costs 8 renders
+  of ~0.8 s for each of the 24 runs).
+Estimate at the 2026-12-07 pace: 97 min of training, ~25 min of evaluation. ``--full``
+(for a GPU) uses the paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and
+20000/20000/10000 steps with time marks at 5, 10 and 20 minutes. README "The study
+protocol" has the measured cost of each sitting.
 """
 import os
 import shutil
@@ -83,11 +73,10 @@ from utils.tables import markdown_table
 
 SETTINGS = ("relu", "sin", "cos", "gauss", "wire", "finer", "report-sin", "report-cos")
 SEEDS = (0, 1, 2)
-# Cost of a training step relative to relu on the same scene (measured on demo, 1 thread).
-# The report presets run without the occupancy grid; on lego100's 250 steps the grid is
-# still warming up and skips nothing, so only its updates cost. The sizing arithmetic
-# above used these; wire's step has cost 3.4-4.0x relu's since 2026-12-07.
-STEP_COST = {"relu": 1.0, "sin": 1.3, "cos": 1.3, "gauss": 1.2, "wire": 5.6, "finer": 1.4, "report-sin": 1.3,
+# Cost of a training step relative to relu on the same scene (demo nets, 2 threads; the
+# sizing above). The report presets run without the occupancy grid; on lego100's 250 steps
+# the grid is still warming up and skips nothing, so only its updates cost.
+STEP_COST = {"relu": 1.0, "sin": 1.3, "cos": 1.3, "gauss": 1.2, "wire": 2.5, "finer": 1.4, "report-sin": 1.3,
              "report-cos": 1.3}
 
 
@@ -99,9 +88,9 @@ class ScenePlan:
     overrides: Tuple[str, ...] = ()  # extra train.py flags (the smoke test's smaller images)
 
 
-DEFAULT_PLAN = (ScenePlan("demo", 300, (10.0, 20.0, 40.0)),
-                ScenePlan("lego100", 250, (15.0, 30.0, 60.0)),
-                ScenePlan("fern", 100, (10.0, 25.0)))
+DEFAULT_PLAN = (ScenePlan("demo", 300, (20.0, 40.0)),
+                ScenePlan("lego100", 250, (60.0,)),
+                ScenePlan("fern", 100, (25.0,)))
 FULL_PLAN = (ScenePlan("demo", 20000, (300.0, 600.0, 1200.0)),
              ScenePlan("lego100", 20000, (300.0, 600.0, 1200.0)),
              ScenePlan("fern", 10000, (300.0, 600.0, 1200.0)))
@@ -167,14 +156,11 @@ def run_one(out: str, plan: ScenePlan, setting: str, seed: int, device, full: bo
     curve: List[Dict] = []
 
     def at_mark(seconds: float) -> None:
-        record = {"seconds": seconds, "step": trainer.step, "val_psnr": mean_psnr(trainer, views, val),
-                  "test_psnr": mean_psnr(trainer, views, test)}
+        # Test views only: the equal-time table reports them; val (tuning) is scored at the end.
+        record = {"seconds": seconds, "step": trainer.step, "test_psnr": mean_psnr(trainer, views, test)}
         curve.append(record)
-        if record["val_psnr"] is not None:
-            writer.add_scalar("val/psnr", record["val_psnr"], trainer.step)
         writer.add_scalar("train/seconds", trainer.train_seconds, trainer.step)
-        val_text = "n/a" if record["val_psnr"] is None else f"{record['val_psnr']:.2f}"
-        log(f"  {name} [{seconds:g} s, step {trainer.step}] val PSNR {val_text}, test PSNR {record['test_psnr']:.2f}")
+        log(f"  {name} [{seconds:g} s, step {trainer.step}] test PSNR {record['test_psnr']:.2f}")
 
     wall = time.perf_counter()
     finite = train_steps(trainer, batcher, plan.steps, plan.time_marks, at_mark,

@@ -46,11 +46,13 @@ def run_settings(args) -> Dict[str, object]:
     """What defines the activation setting of a run; None where a setting does not apply
     (``recipe`` is present only when the run has one: not None or 'none')."""
     periodic = any(ACTIVATIONS[a].periodic for a in activations_used(args) if a in ACTIVATIONS)
+    complex_trunk = args.activation in ACTIVATIONS and ACTIVATIONS[args.activation].complex_valued
     recipe = {"recipe": args.recipe} if getattr(args, "recipe", None) not in (None, "", "none") else {}
     return {"activation": args.activation, "dir_activation": args.dir_activation or args.activation, **recipe,
             "first_omega0": args.first_omega0 if periodic else None,
             "omega0": args.omega0 if periodic else None,
             "siren_init": args.siren_init if periodic else None,
+            "complex_width": args.complex_width if complex_trunk else None,
             "act_params": activation_params(args), "encoding": encoding_label(args),
             "lrate": args.lrate, "lrate_schedule": schedule_label(args),
             "random_bkgd": bool(args.random_bkgd), "netdepth": args.netdepth, "netwidth": args.netwidth,
@@ -79,7 +81,7 @@ def hparams_columns(args, n_params: int) -> Dict[str, object]:
     every_param = dict.fromkeys(k for spec in ACTIVATIONS.values()
                                 for k in tuple(spec.params) + tuple(spec.init_params))
     placeholders = {"activation": "", "dir_activation": "", "recipe": "", "first_omega0": 0.0, "omega0": 0.0,
-                    "siren_init": False, **{k: 0.0 for k in every_param}}
+                    "siren_init": False, "complex_width": "", **{k: 0.0 for k in every_param}}
     columns = {k: own.get(k, v) for k, v in placeholders.items()}
     columns.update({k: v for k, v in own.items() if k not in columns})
     return columns

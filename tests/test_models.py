@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from models.activations import ActivationConfig
-from models.nerf import NeRF, build_fields
+from models.nerf import NeRF, build_fields, layer_width
+from utils.config import build_parser, parse_args
 
 
 def test_layout_skip_and_heads():
@@ -127,3 +128,40 @@ def test_autocast_concatenations_equal_the_promoting_ones(monkeypatch, act, dir_
     promoted = run()
     assert cast_first[0].dtype == promoted[0].dtype
     assert all(torch.equal(a, b) for a, b in zip(cast_first, promoted))
+
+
+@pytest.mark.parametrize("width, complex_trunk, mode, expected", [
+    (128, True, "matched", 90), (256, True, "matched", 181),   # int(w / sqrt(2)): 90.5, 181.02
+    (128, True, "full", 128), (128, False, "matched", 128)])
+def test_layer_width(width, complex_trunk, mode, expected):
+    assert layer_width(width, complex_trunk, mode) == expected
+
+
+def _real_parameter_count(field) -> int:
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in field.parameters())
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # relu, raw xyz, 4x128, one head: 3*128+128 + 3*(128*128+128) + (4*128+4)
+    (["--activation", "relu", "--i_embed", "-1"], 50564),
+    # wire's recipe (complex_width matched, 90 features): a real first layer 3*90+90, three
+    # complex 90x90 layers 3*2*(90*90+90), a complex head 2*(4*90+4): about relu's count
+    (["--activation", "wire"], 50228),
+    # wire at netwidth complex features: twice the real parameters of each complex layer
+    (["--activation", "wire", "--complex_width", "full"], 512 + 3 * 2 * (128 * 128 + 128) + 2 * (4 * 128 + 4)),
+])
+def test_wire_recipe_matches_a_real_nets_parameter_count(argv, expected):
+    args = parse_args(build_parser(), ["--dataset_type", "demo", "--netdepth", "4", "--netwidth", "128"] + argv)
+    coarse, fine = build_fields(args, torch.Generator().manual_seed(0))
+    assert fine is None and _real_parameter_count(coarse) == expected
+
+
+def test_wire_checkpoint_from_before_complex_width_is_refused_by_name():
+    """An older wire checkpoint has no complex_width (it trained at 'full', the default);
+    resuming it under wire's recipe ('matched') must name the option, not fail on shapes."""
+    from runs.guards import config_differences
+    from utils.config import parser_defaults
+    args = parse_args(build_parser(), ["--dataset_type", "demo", "--activation", "wire"])
+    saved = {k: v for k, v in vars(args).items() if k != "complex_width"}
+    assert config_differences(saved, args, parser_defaults(), ()) == [
+        "--complex_width: checkpoint 'full', now 'matched'"]

@@ -70,6 +70,10 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
     g.add_argument("--gauss_scale", type=float, default=10.0, help="gauss: s in exp(-(s z)^2)")
     g.add_argument("--wire_omega0", type=float, default=20.0, help="wire: frequency omega of every layer")
     g.add_argument("--wire_s0", type=float, default=10.0, help="wire: Gaussian scale s0 of every layer")
+    g.add_argument("--complex_width", type=str, default="full", choices=["full", "matched"],
+                   help="complex-valued trunk (wire): 'full' keeps netwidth complex features per layer (2x the real "
+                        "parameters, ~4x the multiply-adds of a real net); 'matched' uses int(netwidth / sqrt(2)), "
+                        "as WIRE's reference code, for about a real net's parameter count (wire's recipe)")
     g.add_argument("--first_bias_scale", type=float, default=1.0,
                    help="finer: first-layer bias ~ U(-k, k); 0: PyTorch's default bias")
     g.add_argument("--sigma_bias_init", type=_number_or_default, default="0.1",
