@@ -18,6 +18,13 @@ def settings(*argv):
     return parse_args(build_parser(), ["--dataset_type", "demo", *argv])
 
 
+def test_complex_width_shows_for_a_complex_trunk_only():
+    wire = hparams_dict(settings("--activation", "wire"), 100)
+    assert wire["complex_width"] == "matched"  # wire's recipe
+    assert "complex_width" not in hparams_dict(settings("--activation", "relu"), 100)
+    assert hparams_columns(settings("--activation", "relu"), 100)["complex_width"] == ""  # declared for every run
+
+
 def test_session_holds_only_the_settings_that_apply():
     relu = hparams_dict(settings("--activation", "relu", "--lrate", "1e-3", "--seed", "3"), 100)
     assert not PERIODIC_ONLY & relu.keys() and "gauss_scale" not in relu
