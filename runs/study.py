@@ -31,23 +31,24 @@ subprocess: report.md, summary.csv, PSNR curves, side-by-side views).
 **Sizing the default protocol** (about 2 hours on this project's 2-core CPU, run alone).
 demo 300 steps, time marks at 20 and 40 s; lego100 250 steps (all inside the grid's
 256-step warm-up), a mark at 60 s; fern 100 steps, a mark at 25 s. The marks sit below
-relu's training time for its steps (60 / 79 / 39 s on 2026-12-07), so every run should
-reach them. ``STEP_COST`` is a training step's cost relative to relu's (sin/cos 1.3,
-gauss 1.2-1.5, finer 1.4, wire 2.5: 1144 against 2873 training rays/s with the demo nets,
-2026-12-07). The previous sizing (marks at 10/20/40, 15/30/60 and 10/25 s, each scoring
-the val views too, and wire at netwidth complex features) took 2 h 39 min at the
-2026-12-07 pace: 108 min of training and 51 min of evaluation and bookkeeping, wire 50
-min of it. Three changes cut it; only the first changes training, and only wire's:
+relu's training time for its steps (55 / 83 / 40 s on 2026-12-07), so every run should
+reach them. A training step's cost relative to relu's: sin/cos 1.3, gauss 1.2-1.5,
+finer 1.4, wire 2.5 (1144 against 2873 training rays/s with the demo nets, 2026-12-07;
+the report presets as sin/cos). The previous sizing (marks at 10/20/40, 15/30/60 and
+10/25 s, each scoring the val views too, and wire at netwidth complex features) took
+2 h 39 min at the 2026-12-07 pace: 108 min of training and 51 min of evaluation and
+bookkeeping, wire 50 min of it. Three changes cut it; only the first changes training, and only wire's:
 - wire trains at ``--complex_width matched`` (its recipe; 90 complex features for
   netwidth 128, as WIRE's reference code): 1.48x the training rays/s (773 -> 1144), a
   demo test render (bench/throughput.py) 5.25 -> 3.08 s;
 - the time marks score the test views only (the equal-time table reports test PSNR);
 - one mark fewer on demo and fern, two fewer on lego100 (a 100x100 mark costs 8 renders
   of ~0.8 s for each of the 24 runs).
-Estimate at the 2026-12-07 pace: 97 min of training, ~25 min of evaluation. ``--full``
-(for a GPU) uses the paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and
-20000/20000/10000 steps with time marks at 5, 10 and 20 minutes. README "The study
-protocol" has the measured cost of each sitting.
+Estimated at the 2026-12-07 pace: 97 min of training, ~25 min of evaluation; measured
+the same day: 97.6 and 26 min (2 h 04 min in all). ``--full`` (for a GPU) uses the
+paper's nets (8x256, 64+128; fern 64+64), lego at 200x200, and 20000/20000/10000 steps
+with time marks at 5, 10 and 20 minutes. README "The study protocol" has the measured
+cost of each sitting.
 """
 import os
 import shutil
@@ -73,11 +74,6 @@ from utils.tables import markdown_table
 
 SETTINGS = ("relu", "sin", "cos", "gauss", "wire", "finer", "report-sin", "report-cos")
 SEEDS = (0, 1, 2)
-# Cost of a training step relative to relu on the same scene (demo nets, 2 threads; the
-# sizing above). The report presets run without the occupancy grid; on lego100's 250 steps
-# the grid is still warming up and skips nothing, so only its updates cost.
-STEP_COST = {"relu": 1.0, "sin": 1.3, "cos": 1.3, "gauss": 1.2, "wire": 2.5, "finer": 1.4, "report-sin": 1.3,
-             "report-cos": 1.3}
 
 
 @dataclass(frozen=True)
