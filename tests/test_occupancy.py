@@ -401,6 +401,20 @@ def test_quality_at_budget_thins_test_views_only_when_val_is_scored():
     assert len(views_to_score(scene, ["test"], test_stride=1)["test"]) == 200
 
 
+def test_quality_at_budget_decays_a_run_schedule_over_the_budget_not_the_configs_n_iters():
+    """demo.txt trains 1000 steps; under a 300-s budget the lr of --lrate_schedule run
+    (lrate_final 0.1) is 0.1 ** (150 / 300) = 0.3162 at 150 s, whatever the step. Without
+    budget_only, step 2000 would be past N_iters and the lr at its floor, 0.1."""
+    from bench.quality_at_budget import budget_only
+    from runs.training import lr_factor
+    args = parse_args(build_parser(), ["--config", str(ROOT / "configs" / "demo.txt"), "--lrate_schedule", "run",
+                                       "--time_budget", "300"])
+    assert args.N_iters == 1000 and lr_factor(args, lambda: 150.0)(2000) == pytest.approx(0.1)
+    factor = lr_factor(budget_only(args), lambda: 150.0)
+    assert factor(2000) == pytest.approx(0.31623, abs=1e-5)
+    assert factor(10 ** 6) == pytest.approx(0.31623, abs=1e-5)  # still set by the clock
+
+
 def test_quality_at_budget_refuses_to_tune_on_llff_test_views(tmp_path):
     """LLFF's val views are its test views: --split val is a one-line error naming the scene."""
     from tests.test_bad_input import llff_scene
