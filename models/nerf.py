@@ -26,7 +26,7 @@ def _head(in_features: int, out_features: int, generator, complex_input: bool = 
     return layer
 
 
-def _real_part(layer: nn.Linear, h: torch.Tensor, imag: slice) -> torch.Tensor:
+def real_output(layer: nn.Linear, h: torch.Tensor, imag: slice) -> torch.Tensor:
     """Re(layer(h)) for a packed input ``h`` (a complex layer), else layer(h)."""
     if layer.weight.is_complex():
         return packed_complex_linear(h, layer, imag, real_part_only=True)
@@ -40,6 +40,26 @@ def _like(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     by the layer): 8 lego100 renders took 0.174 against 0.188 s per view, in-process A/B
     on 2 cores. A complex (packed) layer computes in fp32, so its inputs keep their dtype."""
     return x.to(h.dtype)
+
+
+def run_trunk(layers: Sequence[ActLinear], x: torch.Tensor, skips: Sequence[int] = (),
+              exact: bool = False) -> Tuple[torch.Tensor, slice]:
+    """x (N, in) through ``layers``, with x re-injected after each layer index in ``skips``
+    -> (features, the columns of them that are imaginary parts). A complex-valued
+    activation's features travel packed, as real [Re | Im] (``ActLinear.forward_packed``);
+    a skip gives [x, Re h, Im h]. ``exact`` as in ``ActLinear.forward`` (real features)."""
+    packed = layers[0].spec.complex_valued
+    h, imag = x, slice(0, 0)
+    for i, layer in enumerate(layers):
+        if packed:
+            h = layer.forward_packed(h, imag)
+            imag = slice(0, h.shape[-1] // 2)
+        else:
+            h = layer(h, exact=exact)
+        if i in skips:
+            h = torch.cat([x if packed else _like(x, h), h], dim=-1)
+            imag = slice(imag.start + x.shape[-1], imag.stop + x.shape[-1])  # empty stays empty
+    return h, imag
 
 
 class NeRF(nn.Module):
@@ -106,34 +126,23 @@ class NeRF(nn.Module):
         an imaginary part."""
         h, imag = self._trunk(x)
         if not self.use_viewdirs:
-            out = _real_part(self.output_linear, h, imag)
+            out = real_output(self.output_linear, h, imag)
             return out[..., :3], out[..., 3]
-        sigma = _real_part(self.alpha_linear, h, imag)[..., 0]
+        sigma = real_output(self.alpha_linear, h, imag)[..., 0]
         if self.trunk_complex and self.dir_complex:
             feature = packed_complex_linear(h, self.feature_linear, imag)
             re, im = feature.chunk(2, dim=-1)
             h, imag = torch.cat([re, d, im], dim=-1), slice(0, re.shape[-1])
         else:  # a real direction branch reads the real part of a complex feature
-            feature = _real_part(self.feature_linear, h, imag)
+            feature = real_output(self.feature_linear, h, imag)
             h, imag = torch.cat([feature, d if self.dir_complex else _like(d, feature)], dim=-1), slice(0, 0)
         if self.dir_complex:
             h = self.views_linear.forward_packed(h, imag)
-            return _real_part(self.rgb_linear, h, slice(0, h.shape[-1] // 2)), sigma
+            return real_output(self.rgb_linear, h, slice(0, h.shape[-1] // 2)), sigma
         return self.rgb_linear(self.views_linear(h)), sigma
 
     def _trunk(self, x: torch.Tensor) -> Tuple[torch.Tensor, slice]:
-        """The trunk's features (packed when complex) and their imaginary columns."""
-        h, imag = x, slice(0, 0)
-        for i, layer in enumerate(self.pts_linears):
-            if self.trunk_complex:
-                h = layer.forward_packed(h, imag)
-                imag = slice(0, h.shape[-1] // 2)
-            else:
-                h = layer(h)
-            if i in self.skips:  # [x, Re h, Im h]: the real parts of [x, h], then Im h
-                h = torch.cat([x if self.trunk_complex else _like(x, h), h], dim=-1)
-                imag = slice(imag.start + x.shape[-1], imag.stop + x.shape[-1])  # empty stays empty
-        return h, imag
+        return run_trunk(self.pts_linears, x, self.skips)
 
     def flops_per_sample(self) -> int:
         """Forward multiply-adds x 2 from the layer shapes (used by bench/throughput.py);
@@ -238,7 +247,7 @@ def layer_width(width: int, complex_trunk: bool, complex_width: str = "full") ->
     so ``matched`` gives a complex trunk int(width / sqrt(2)) features (WIRE's reference
     code does the same), about a real net's parameter count: 128 -> 90, 256 -> 181."""
     if complex_trunk and complex_width == "matched":
-        return int(width / math.sqrt(2))
+        return max(1, int(width / math.sqrt(2)))
     return width
 
 

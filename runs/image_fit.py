@@ -23,7 +23,6 @@ truth they are finite differences. Each derivative panel is scaled to its own 99
 percentile of |value| (SIREN does the same), so compare structure, not levels.
 """
 import csv
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -34,8 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.activations import ActivationConfig, ActLinear, default_linear_init, packed_complex_linear
+from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, default_linear_init
 from models.encoding import PositionalEncoding
+from models.nerf import layer_width, real_output, run_trunk
 from utils.errors import UserError
 from utils.io import image_to_float, read_image, to_uint8
 from utils.metrics import mse_to_psnr
@@ -79,16 +79,8 @@ class CoordinateMLP(nn.Module):
         default_linear_init(self.output, 1.0, generator)
 
     def forward(self, coords: torch.Tensor, exact: bool = False) -> torch.Tensor:
-        h = self.encoding(coords)
-        if self.output.weight.is_complex():  # wire: real [Re | Im] blocks, as models/nerf.py
-            imag = slice(0, 0)
-            for layer in self.layers:
-                h = layer.forward_packed(h, imag)
-                imag = slice(0, h.shape[-1] // 2)
-            return packed_complex_linear(h, self.output, imag, real_part_only=True)
-        for layer in self.layers:
-            h = layer(h, exact=exact)
-        return self.output(h)
+        h, imag = run_trunk(self.layers, self.encoding(coords), exact=exact)
+        return real_output(self.output, h, imag)
 
 
 def activation_config(setting: Setting, omega0: float = 30.0, **overrides) -> ActivationConfig:
@@ -98,8 +90,7 @@ def activation_config(setting: Setting, omega0: float = 30.0, **overrides) -> Ac
 def build_model(name: str, out_dim: int, width: int, depth: int, seed: int, multires: int = 10,
                 omega0: float = 30.0, **overrides) -> CoordinateMLP:
     setting = SETTINGS[name]
-    if setting.activation == "wire":
-        width = max(1, int(width / math.sqrt(2)))
+    width = layer_width(width, ACTIVATIONS[setting.activation].complex_valued, "matched")
     return CoordinateMLP(out_dim, activation_config(setting, omega0, **overrides), width, depth,
                          multires if setting.encode else 0, torch.Generator().manual_seed(seed))
 
