@@ -18,8 +18,8 @@ What export.py runs. The trained field is read through the renderer's own defini
   (alpha = 1 - exp(-sigma delta) = 0.5). Below it a coarse sample mostly lets light
   through, above it it mostly hides what lies behind. It comes from the run's sampling
   and scene units, not from the mesh resolution, so a finer mesh of the same run has the
-  same surface. Demo and ``lego_cpu.txt`` (32 coarse samples over 2..6): 5.55; the
-  Blender configs with 64: 11.09. Measured on 600-step demo runs (tests/test_export.py):
+  same surface. Demo (32 coarse samples over 2..6): 5.55; the Blender configs with 64:
+  11.09; ``lego_cpu.txt`` (one net, 128 samples): 22.18. Measured on 600-step demo runs (tests/test_export.py):
   trained without density noise, levels 3.5 to 5 gave the closest surface and the fine
   step's level (32 + 32 samples: 11.09) tore holes, because a briefly trained field's
   density rises over a few hundredths of a unit instead of jumping; trained with
