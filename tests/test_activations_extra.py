@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer, wire_packed
+from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer, gauss, wire_packed
 from models.nerf import FieldOptions, NeRF, build_field
 from runs import image_fit
 from tests.conftest import run_script
@@ -181,6 +181,42 @@ def test_wire_under_torch_compile_uses_the_same_values(monkeypatch):
     assert torch.equal(results[0][0], results[1][0])
     for fused, plain in zip(results[0][1:], results[1][1:]):
         assert torch.allclose(fused, plain, rtol=1e-5, atol=1e-5 * plain.abs().max().item())
+
+
+def test_gauss_gradient_by_hand_and_by_finite_differences():
+    """gauss's hand-written gradient (models/activations.py, _Gauss): y = exp(-(s z)^2),
+    dy/dz = -2 s^2 z y. At s = 10: z = 0.05 gives y = e^-0.25 = 0.778801, dy/dz = -7.78801;
+    z = -0.1 gives e^-1 = 0.367879 and +7.35759. z = 2 is below the exponent's floor
+    (-400 < -87.33): y = exp(-87.33) = 1.1832e-38, the gradient ~0. Then float64 central
+    differences, first and second derivatives (fit_image.py differentiates twice)."""
+    z = torch.tensor([0.0, 0.05, -0.1, 2.0], dtype=torch.float64, requires_grad=True)
+    y = gauss(z, 1.0, gauss_scale=10.0)
+    (dz,) = torch.autograd.grad(y.sum(), z)
+    assert torch.allclose(y.detach(), torch.tensor([1.0, 0.778801, 0.367879, math.exp(-87.33)], dtype=torch.float64),
+                          rtol=1e-5, atol=0)
+    assert torch.allclose(dz, torch.tensor([0.0, -7.78801, 7.35759, 0.0], dtype=torch.float64), rtol=1e-5, atol=1e-30)
+    g = torch.Generator().manual_seed(0)
+    z = (torch.randn(12, 5, generator=g, dtype=torch.float64) * 0.15).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: gauss(t, 1.0, 10.0), (z,))
+    assert torch.autograd.gradgradcheck(lambda t: gauss(t, 1.0, 10.0), (z,))
+
+
+def test_gauss_under_torch_compile_uses_the_same_values(monkeypatch):
+    """Under torch.compile gauss runs plain ops (as wire_packed): the same values and
+    gradients, in float32 and bfloat16 (autocast's dtype)."""
+    g = torch.Generator().manual_seed(4)
+    for dtype in (torch.float32, torch.bfloat16):
+        z = (torch.randn(64, 8, generator=g) * 0.3).to(dtype).requires_grad_()
+        weights = torch.randn(64, 8, generator=g).to(dtype)
+        results = []
+        for compiling in (False, True):
+            monkeypatch.setattr(torch.compiler, "is_compiling", lambda: compiling)
+            out = gauss(z, 1.0, 10.0)
+            results.append((out.detach(), *torch.autograd.grad((out * weights).sum(), [z])))
+        assert results[0][0].dtype == dtype and torch.equal(results[0][0], results[1][0])
+        tol = 1e-5 if dtype == torch.float32 else 2e-2
+        assert torch.allclose(results[0][1].float(), results[1][1].float(), rtol=tol,
+                              atol=tol * results[1][1].float().abs().max().item())
 
 
 def complex_reference(net, x, d):
