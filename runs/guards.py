@@ -26,7 +26,7 @@ MAY_CHANGE_ON_RESUME = frozenset({
 # Training-only options: eval.py renders with the trained networks whatever they were.
 TRAINING_ONLY = frozenset({
     "N_rand", "lrate", "lrate_decay", "lrate_schedule", "lrate_final", "no_batching", "precrop_iters", "precrop_frac", "perturb",
-    "raw_noise_std", "random_bkgd", "occ_update_every", "occ_warmup", "occ_decay"})
+    "raw_noise_std", "random_bkgd", "occ_update_every", "occ_warmup", "occ_decay", "occ_warmup_samples"})
 MAY_DIFFER_IN_EVAL = MAY_CHANGE_ON_RESUME | TRAINING_ONLY
 
 

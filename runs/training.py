@@ -9,6 +9,7 @@ bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and sy
 """
 import os
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -242,6 +243,7 @@ def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_
     sync). In a data-parallel run this rank renders its shard of the batch, and the
     gradients, losses and stop requests are combined over ranks (runs/distributed.py)."""
     args, dist = trainer.args, trainer.dist
+    opts = warmup_options(trainer, opts)
     shard = dist.shard(args.N_rand)
     rays, target = batcher.sample(args.N_rand, crop_frac, shard)
     noise = RayNoise.draw(args.N_rand, opts, trainer.fine is not None, trainer.generator, trainer.device)[shard]
@@ -265,6 +267,15 @@ def train_step(trainer: Trainer, batcher: RayBatcher, opts: RenderOptions, crop_
     trainer.scheduler.step()
     trainer.step += 1
     return loss.detach(), mse_fine.detach(), mse_coarse.detach(), stop > 0
+
+
+def warmup_options(trainer: Trainer, opts: RenderOptions) -> RenderOptions:
+    """``opts`` with --occ_warmup_samples samples per ray while the grid warms up (every
+    cell occupied, so every sample reaches the MLP), else ``opts``."""
+    n = trainer.args.occ_warmup_samples
+    if n > 0 and trainer.grid is not None and trainer.grid.warming_up:
+        return dataclasses.replace(opts, N_samples=n)
+    return opts
 
 
 def update_grid(trainer: Trainer) -> int:

@@ -59,9 +59,11 @@ def test_train_resume_and_eval(tmp_path):
 
 RESUME_ARGS = {
     "no_grid": tiny_args(16, N_rand=64, i_img=0, i_weights=0),
-    # the occupancy tests' smaller run, with a grid updated every 2 steps after 2 warm-up updates
+    # the occupancy tests' smaller run, with a grid updated every 2 steps after 3 warm-up
+    # updates, rendered with 8 samples per ray until then (16 after step 6): the checkpoint
+    # at step 5 falls inside the warm-up
     "grid": tiny_args(16, netwidth=32, netwidth_fine=32, i_print=50, i_img=0, i_weights=0, n_frames=None,
-                      **{**GRID, "occ_update_every": 2, "occ_warmup": 2}, N_rand=64),
+                      **{**GRID, "occ_update_every": 2, "occ_warmup": 3, "occ_warmup_samples": 8}, N_rand=64),
 }
 
 

@@ -359,6 +359,21 @@ def test_grid_skips_nothing_during_warmup_nor_with_zero_density():
     assert dead.occupied_fraction() == 1.0
 
 
+def test_warmup_samples_apply_only_while_the_grid_warms_up():
+    """--occ_warmup_samples n: the training render takes n samples per ray during the
+    warm-up's updates, N_samples afterwards; 0 (or no grid) leaves the options alone."""
+    from types import SimpleNamespace
+    from runs.training import warmup_options
+    grid = OccupancyGrid([[-1.0] * 3, [1.0] * 3], resolution=4, warmup=2)
+    opts = RenderOptions(N_samples=128, occupancy=grid)
+    trainer = lambda n, g=grid: SimpleNamespace(args=SimpleNamespace(occ_warmup_samples=n), grid=g)  # noqa: E731
+    assert warmup_options(trainer(32), opts).N_samples == 32
+    assert warmup_options(trainer(0), opts) is opts and warmup_options(trainer(32, None), opts) is opts
+    for _ in range(2):
+        grid.update(lambda p: torch.ones(p.shape[0]))
+    assert warmup_options(trainer(32), opts) is opts  # warm-up over
+
+
 def test_warmup_forgets_a_transient_and_later_updates_hold_it():
     """Warm-up updates replace the density, later ones keep max(0.95 * old, new). Cells
     of side 0.25 and occ_thresh 0.5: threshold -ln(0.5) / 0.25 = 2.77 per world unit."""

@@ -102,6 +102,9 @@ def add_common_options(p: configargparse.ArgumentParser) -> None:
                    help="the first N grid updates evaluate every cell and skip nothing; later ones a random "
                         "quarter + the occupied")
     g.add_argument("--occ_decay", type=float, default=0.95, help="grid density decay per update (max(decay*old, new))")
+    g.add_argument("--occ_warmup_samples", type=int, default=0,
+                   help="samples per ray of the training render while the grid warms up (nothing is skipped "
+                        "then); 0: N_samples")
     g.add_argument("--occ_stop_T", type=float, default=1e-4,
                    help="with --occ_grid: fine samples behind coarse transmittance below this are skipped (0: off)")
     g = p.add_argument_group("dataset")
@@ -419,6 +422,7 @@ INT_MINIMUMS = (
       "lrate_decay", "demo_res", "n_frames", "factor", "occ_res", "occ_update_every"), 1, ""),
     (("N_importance", "multires", "multires_views", "precrop_iters", "occ_warmup"), 0, ""),
     (("i_img", "i_weights", "i_testset", "i_video"), 0, " (0: off)"),
+    (("occ_warmup_samples",), 0, " (0: N_samples)"),
     (("netchunk",), 0, " (0: automatic)"),
     (("testskip",), 0, " (0 or 1: every view)"),
     (("render_factor",), 0, " (0 or 1: full size)"),
