@@ -38,6 +38,8 @@ Beyond SIREN (defaults are ``ActivationConfig``'s):
          default Linear init everywhere: the paper's point is that the Gaussian, unlike
          sin, needs no special init, and the reference code (theirs, and the WIRE and
          FINER baselines, which also use s = 10 or 30) keeps ``nn.Linear``'s default.
+         Evaluated with a hand-written gradient and its exponent floored at EXP_FLOOR
+         (``_Gauss``; README, "Speed notes": exp's slow path and autograd's separate ops).
   wire   complex Gabor wavelet exp(j w z - |s0 z|^2), w = ``wire_omega0`` = 20 and
          s0 = ``wire_s0`` = 10 for every layer (Saragadam et al. 2023; the values of the
          authors' image-fitting scripts); ``first_omega0``/``omega0`` are not used. The
