@@ -127,8 +127,8 @@ EXP_FLOOR = -87.33
 
 
 def _gauss_values(z: torch.Tensor, s: float) -> torch.Tensor:
-    """exp(max(-s^2 z^2, EXP_FLOOR)), in z's dtype (_Gauss.forward does the same ops in place)."""
-    return z.square().mul(-s * s).clamp_min(EXP_FLOOR).exp()
+    """exp(max(-s^2 z^2, EXP_FLOOR)), in z's dtype (in place after the first op)."""
+    return z.square().mul_(-s * s).clamp_min_(EXP_FLOOR).exp_()
 
 
 class _Gauss(torch.autograd.Function):
@@ -141,7 +141,7 @@ class _Gauss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, s: float):
-        y = z.square().mul_(-s * s).clamp_min_(EXP_FLOOR).exp_()
+        y = _gauss_values(z, s)
         ctx.save_for_backward(z, y)
         ctx.s = s
         return y

@@ -9,8 +9,7 @@ bench/throughput.py): precrop schedule, gradient step, grid upkeep, timed and sy
 """
 import os
 import time
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -274,7 +273,7 @@ def warmup_options(trainer: Trainer, opts: RenderOptions) -> RenderOptions:
     cell occupied, so every sample reaches the MLP), else ``opts``."""
     n = trainer.args.occ_warmup_samples
     if n > 0 and trainer.grid is not None and trainer.grid.warming_up:
-        return dataclasses.replace(opts, N_samples=n)
+        return replace(opts, N_samples=n)
     return opts
 
 
