@@ -124,7 +124,7 @@ class NeRF(nn.Module):
         Complex features travel packed, as real (N, 2W) = [Re | Im] (``forward_packed``,
         ``packed_complex_linear``); ``imag`` names the columns of a packed input that have
         an imaginary part."""
-        h, imag = self._trunk(x)
+        h, imag = run_trunk(self.pts_linears, x, self.skips)
         if not self.use_viewdirs:
             out = real_output(self.output_linear, h, imag)
             return out[..., :3], out[..., 3]
@@ -140,9 +140,6 @@ class NeRF(nn.Module):
             h = self.views_linear.forward_packed(h, imag)
             return real_output(self.rgb_linear, h, slice(0, h.shape[-1] // 2)), sigma
         return self.rgb_linear(self.views_linear(h)), sigma
-
-    def _trunk(self, x: torch.Tensor) -> Tuple[torch.Tensor, slice]:
-        return run_trunk(self.pts_linears, x, self.skips)
 
     def flops_per_sample(self) -> int:
         """Forward multiply-adds x 2 from the layer shapes (used by bench/throughput.py);
