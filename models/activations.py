@@ -309,12 +309,16 @@ register(ActivationSpec(
     periodic=True, doc="cos(omega0 z) = sin(omega0 z + pi/2): SIREN with shifted biases.",
     recipe={**PERIODIC_PE, "random_bkgd": False},
     recipe_source=STAGE3 + "; white background: lego100 val 27.60 against 22.28 on random ones (600 s)"))
-# gauss: from bench/results/recipe_search_demo.md: val PSNR 18.09 at lr 2e-3 (200 steps)
+# gauss: PE with s = 3 (lego100 probes, 2026-12-07; bench/results/recipe_search_lego100.md
+# and recipe_search_demo.md). The stage-1 recipe (raw xyz, s = 10) trailed relu by ~1 dB
+# at 600 s on lego100; on PE, s = 10 trains poorly (18.04 dB val after a 200-s run).
 register(ActivationSpec(
     "gauss", gauss, default_linear_init, default_linear_init, params=("gauss_scale",),
     doc="exp(-(s z)^2), Gaussian (Ramasinghe & Lucey 2022); PyTorch default init.",
-    recipe={"lrate": 2e-3, "gauss_scale": 10.0, **RAW},
-    recipe_source=SEARCHED + "val PSNR 18.09 at lr 2e-3 after 200 steps (stage 1 only)"))
+    recipe={"lrate": 2e-3, "gauss_scale": 3.0, **PE},
+    recipe_source=("lego100 600-s probe, val views, seed 0: 30.78 against 29.46 for raw xyz with s = 10 "
+                   "(bench/results/recipe_search_lego100.md); demo after 1000 steps, val views: 26.31 against "
+                   "21.76 (bench/results/recipe_search_demo.md)")))
 # wire: from bench/results/recipe_search_demo.md: val PSNR 11.23 at lr 2e-3 (200 steps; neither lr learned)
 register(ActivationSpec(
     "wire", wire, default_linear_init, default_linear_init, params=("wire_omega0", "wire_s0"),

@@ -63,16 +63,19 @@ def _siren(first, hidden, lr, enc, **extra):
 # the known pitfalls (README, "Known pitfalls"): periodic nets on raw xyz with omega0 30
 # at SIREN's low lr, or omega0 ~1 on positional encoding. first_omega0 5 on PE (added
 # after the first searches) lifts the SIREN first layer's pre-activations from ~0.09 rad,
-# where cos is flat, to ~0.45 rad. The lr ranges were extended
-# upwards (one step at a time) while the winner sat at the top of its range, as far as
-# the CPU allowed: relu, sin and cos still win at the top (bench/results/recipe_search_demo.md).
+# where cos is flat, to ~0.45 rad. gauss on PE at s = 3 was added after the lego100
+# probes (bench/results/recipe_search_lego100.md: on PE, s = 10 reached 18.04 dB val in a
+# 200-s run, s = 3 27.51). The lr ranges were extended upwards (one step at a time) while
+# the winner sat at the top of its range, as far as the CPU allowed: relu, sin and cos
+# still win at the top (bench/results/recipe_search_demo.md).
 GRID: Dict[str, List[Dict[str, object]]] = {
     "relu": [{"lrate": lr, **PE} for lr in (5e-4, 1e-3, 2e-3)],
     "sin": [_siren(1, 1, lr, PE) for lr in (5e-4, 1e-3, 2e-3)] + [_siren(5, 1, 2e-3, PE)] +
            [_siren(30, 30, lr, RAW) for lr in (1e-4, 2e-4, 4e-4)],
     "cos": [_siren(1, 1, 1e-3, PE)] + [_siren(5, 1, lr, PE) for lr in (1e-3, 2e-3)] +
            [_siren(30, 30, lr, RAW) for lr in (1e-4, 2e-4, 4e-4)],
-    "gauss": [{"lrate": lr, "gauss_scale": 10.0, **RAW} for lr in (5e-4, 2e-3, 4e-3)],
+    "gauss": [{"lrate": lr, "gauss_scale": 10.0, **RAW} for lr in (5e-4, 2e-3, 4e-3)] +
+             [{"lrate": 2e-3, "gauss_scale": 3.0, **PE}],
     "wire": [{"lrate": lr, "wire_omega0": 20.0, "wire_s0": 10.0, "complex_width": "matched", **RAW}
              for lr in (5e-4, 2e-3)],
     "finer": [_siren(30, 1, 2e-4, RAW, first_bias_scale=1.0)] +
