@@ -65,7 +65,10 @@ def _siren(first, hidden, lr, enc, **extra):
 # after the first searches) lifts the SIREN first layer's pre-activations from ~0.09 rad,
 # where cos is flat, to ~0.45 rad. gauss on PE at s = 3 was added after the lego100
 # probes (bench/results/recipe_search_lego100.md: on PE, s = 10 reached 18.04 dB val in a
-# 200-s run, s = 3 27.51). The lr ranges were extended upwards (one step at a time) while
+# 200-s run, s = 3 27.51). wire at w = 20, s0 = 10 (the authors' image scripts, 2-3 layers)
+# is white noise at init in an 8-layer trunk: final features at points 0.003 apart are
+# uncorrelated; the smaller (w, s0) pairs keep them correlated (0.5-1.0 there, relu on PE
+# 0.8; bench/results/recipe_search_demo.md, "Stage 5"). The lr ranges were extended upwards (one step at a time) while
 # the winner sat at the top of its range, as far as the CPU allowed: relu, sin and cos
 # still win at the top (bench/results/recipe_search_demo.md).
 GRID: Dict[str, List[Dict[str, object]]] = {
@@ -77,7 +80,9 @@ GRID: Dict[str, List[Dict[str, object]]] = {
     "gauss": [{"lrate": lr, "gauss_scale": 10.0, **RAW} for lr in (5e-4, 2e-3, 4e-3)] +
              [{"lrate": 2e-3, "gauss_scale": 3.0, **PE}],
     "wire": [{"lrate": lr, "wire_omega0": 20.0, "wire_s0": 10.0, "complex_width": "matched", **RAW}
-             for lr in (5e-4, 2e-3)],
+             for lr in (5e-4, 2e-3)] +
+            [{"lrate": 2e-3, "wire_omega0": w, "wire_s0": s0, "complex_width": "matched", **enc}
+             for w, s0, enc in ((5, 5, RAW), (3, 3, RAW), (2, 2, RAW), (2, 2, PE), (1, 1, PE))],
     "finer": [_siren(30, 1, 2e-4, RAW, first_bias_scale=1.0)] +
              [_siren(1, 1, lr, PE, first_bias_scale=1.0) for lr in (1e-3, 2e-3)],
 }
