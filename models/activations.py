@@ -42,7 +42,9 @@ Beyond SIREN (defaults are ``ActivationConfig``'s):
          (``_Gauss``; README, "Speed notes": exp's slow path and autograd's separate ops).
   wire   complex Gabor wavelet exp(j w z - |s0 z|^2), w = ``wire_omega0`` = 20 and
          s0 = ``wire_s0`` = 10 for every layer (Saragadam et al. 2023; the values of the
-         authors' image-fitting scripts); ``first_omega0``/``omega0`` are not used. The
+         authors' image-fitting scripts, 2-3 layers; the recipe uses 5 and 5: the
+         frequency compounds over layers, and at 20 and 10 a 4-layer trunk starts as white
+         noise); ``first_omega0``/``omega0`` are not used. The
          first layer has real weights (real input, complex output); later layers have
          complex weights (``nn.Linear(dtype=torch.cfloat)``, which autograd and Adam
          handle on CPU and CUDA). Init: PyTorch's default for every layer, as the
@@ -319,16 +321,19 @@ register(ActivationSpec(
     recipe_source=("lego100 600-s probe, val views, seed 0: 30.78 against 29.46 for raw xyz with s = 10 "
                    "(bench/results/recipe_search_lego100.md); demo after 1000 steps, val views: 26.31 against "
                    "21.76 (bench/results/recipe_search_demo.md)")))
-# wire: from bench/results/recipe_search_demo.md: val PSNR 11.23 at lr 2e-3 (200 steps; neither lr learned)
+# wire: w = 5, s0 = 5 on raw xyz (stage 5, 2026-12-07: bench/results/recipe_search_demo.md and
+# recipe_search_lego100.md). The authors' image values (w 20, s0 10, for 2-3-layer nets) make a
+# 4x128 trunk white noise at init (bench/init_smoothness.py) and train to the background.
 register(ActivationSpec(
     "wire", wire, default_linear_init, default_linear_init, params=("wire_omega0", "wire_s0"),
     complex_valued=True, packed_nonlinearity=wire_packed,
     doc="exp(j w z - |s0 z|^2), complex Gabor wavelet, WIRE (Saragadam et al. 2023); "
         "complex weights after the first layer, PyTorch default init.",
-    recipe={"lrate": 2e-3, "wire_omega0": 20.0, "wire_s0": 10.0, "complex_width": "matched", **RAW},
-    recipe_source=SEARCHED + "val PSNR 11.23 at lr 2e-3 after 200 steps (stage 1 only; 10.91 at 5e-4: "
-                             "neither learned the scene at width 128); complex_width 'matched' as WIRE's "
-                             "reference code (int(width / sqrt(2)) complex features), not searched"))
+    recipe={"lrate": 2e-3, "wire_omega0": 5.0, "wire_s0": 5.0, "complex_width": "matched", **RAW},
+    recipe_source=("stage 5, val views, seed 0, 4x128 trunk: demo 19.09 after 200 steps against 11.33 for w 20, "
+                   "s0 10 (bench/results/recipe_search_demo.md); lego100 23.36 after 200 s against 21.59 for "
+                   "w 3, s0 3 (recipe_search_lego100.md); complex_width 'matched' as WIRE's reference code "
+                   "(int(width / sqrt(2)) complex features), not searched")))
 # finer: from bench/results/recipe_search_demo.md: val PSNR 18.43 at lr 1e-3 (200 steps)
 register(ActivationSpec(
     "finer", finer, finer_first_init, finer_hidden_init, periodic=True,

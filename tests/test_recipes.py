@@ -145,8 +145,28 @@ def test_periodic_activation_with_large_omega0_on_pe_at_high_lr_warns(act, capsy
     assert f"--recipe {act}" in warnings[0]
 
 
+@pytest.mark.parametrize("argv, depth, w", [
+    (["--config", DEMO, "--wire_omega0", "20", "--wire_s0", "10"], 4, 20),  # the authors' image values
+    (["--wire_omega0", "10"], 8, 10),
+    ([], 8, 5),                                                              # the recipe, at 8 layers
+])
+def test_wire_where_its_init_is_white_noise_warns(argv, depth, w, capsys):
+    args, out = parse("--activation", "wire", *argv, capsys=capsys)
+    assert args.netdepth == depth
+    warnings = [ln for ln in out.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1, out
+    assert f"wire with wire_omega0 {w} in a trunk of {depth} layers starts as white noise" in warnings[0]
+    assert "bench/init_smoothness.py" in warnings[0]
+    assert "--recipe wire: lrate 0.002, w 5, s0 5, raw xyz" in warnings[0]
+    assert "--wire_omega0 3 --wire_s0 3" in warnings[0]
+
+
 @pytest.mark.parametrize("argv", [
     ["--activation", "sin"],                                             # the recipe
+    ["--config", DEMO, "--activation", "wire"],                          # the recipe at 4 layers
+    ["--activation", "wire", "--wire_omega0", "3", "--wire_s0", "3"],    # 8 layers
+    ["--config", DEMO, "--activation", "wire", "--wire_omega0", "10"],   # 4 layers: 0.34-0.57 at d = 0.01
+    ["--activation", "wire", "--wire_omega0", "20", "--wire_s0", "10", "--netdepth", "3"],  # shallow
     ["--activation", "report-sin"],                                      # omega0 1
     ["--activation", "sin", "--recipe", "none", "--i_embed", "-1", "--lrate", "1e-3"],  # raw xyz
     ["--activation", "sin", "--recipe", "none", "--lrate", "2e-4"],      # low lr

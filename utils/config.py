@@ -389,11 +389,16 @@ def apply_recipe(parser, args, argv: List[str], items: dict) -> tuple:
 
 
 def describe_recipe(name: str) -> str:
-    """A recipe in words: ``lrate 0.001, omega0 1/1, PE`` (encoding, omega0s and lrate only)."""
+    """A recipe in words: ``lrate 0.001, omega0 1/1, PE`` (lrate, omega0s or the activation's
+    own scales, encoding)."""
     r = recipe_of(name)
     parts = [f"lrate {r['lrate']:g}"] if "lrate" in r else []
     if "first_omega0" in r:
         parts.append(f"omega0 {r['first_omega0']:g}/{r.get('omega0', r['first_omega0']):g}")
+    if "wire_omega0" in r:
+        parts.append(f"w {r['wire_omega0']:g}, s0 {r.get('wire_s0', 10.0):g}")
+    if "gauss_scale" in r:
+        parts.append(f"s {r['gauss_scale']:g}")
     if "i_embed" in r:
         parts.append("raw xyz" if int(r["i_embed"]) == -1 else "PE")
     return ", ".join(parts)
@@ -407,7 +412,21 @@ KNOWN_FAILURES = (
                 f"network aliases (demo: sin omega0 30 on PE at lr 1e-3 trains to noise, 11.99 dB against relu "
                 f"25.60); use raw xyz (--i_embed -1) or first_omega0 1 to 5 on PE, e.g. the {a.activation} recipe "
                 f"(--recipe {a.activation}: {describe_recipe(a.activation)})")),
+    (lambda a: a.activation == "wire" and wire_starts_as_noise(a.wire_omega0, a.netdepth),
+     lambda a: (f"wire with wire_omega0 {a.wire_omega0:g} in a trunk of {a.netdepth} layers starts as white noise: "
+                f"the frequency compounds over layers, and last-layer features of points 0.01 apart are nearly "
+                f"uncorrelated at init (bench/init_smoothness.py: w 20 s0 10 at 4x128 0.04, trained to the "
+                f"background, 11.33 dB demo val; w 5 s0 5 at 8x256 0.08, not trained; relu 0.42-0.52). "
+                f"4 layers: the wire recipe (--recipe wire: {describe_recipe('wire')}); 8 layers: "
+                f"--wire_omega0 3 --wire_s0 3 keeps 0.92 (not trained here)")),
 )
+
+
+def wire_starts_as_noise(wire_omega0: float, netdepth: int) -> bool:
+    """Where wire's init was measured to be white noise at the scale of NeRF's samples
+    (bench/init_smoothness.py; README, "Known pitfalls"): w >= 20 at 4+ layers (0.04 at d = 0.01;
+    trained, it fails), w >= 5 at 8+ (0.08). w 10 at 4 layers keeps 0.34-0.57, relu on PE 0.43."""
+    return (wire_omega0 >= 20 and netdepth >= 4) or (wire_omega0 >= 5 and netdepth >= 8)
 
 
 def setting_warnings(args) -> List[str]:
