@@ -84,7 +84,7 @@ GRID: Dict[str, List[Dict[str, object]]] = {
             [{"lrate": 2e-3, "wire_omega0": w, "wire_s0": s0, "complex_width": "matched", **enc}
              for w, s0, enc in ((5, 5, RAW), (3, 3, RAW), (2, 2, RAW), (2, 2, PE), (1, 1, PE))],
     "finer": [_siren(30, 1, 2e-4, RAW, first_bias_scale=1.0)] +
-             [_siren(1, 1, lr, PE, first_bias_scale=1.0) for lr in (1e-3, 2e-3)],
+             [_siren(1, 1, lr, PE, first_bias_scale=1.0) for lr in (1e-3, 1.5e-3, 2e-3)],
 }
 
 
