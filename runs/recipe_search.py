@@ -66,11 +66,12 @@ def _siren(first, hidden, lr, enc, **extra):
 # where cos is flat, to ~0.45 rad. gauss on PE at s = 3 was added after the lego100
 # probes (bench/results/recipe_search_lego100.md: on PE, s = 10 reached 18.04 dB val in a
 # 200-s run, s = 3 27.51). wire at w = 20, s0 = 10 (the authors' image scripts, 2-3 layers)
-# is white noise at init in an 8-layer trunk: final features at points 0.003 apart are
-# uncorrelated; the smaller (w, s0) pairs keep them correlated (0.5-1.0 there, relu on PE
-# 0.8; bench/results/recipe_search_demo.md, "Stage 5"). The lr ranges were extended upwards (one step at a time) while
-# the winner sat at the top of its range, as far as the CPU allowed: relu, sin and cos
-# still win at the top (bench/results/recipe_search_demo.md).
+# starts as white noise in the 4x128 trunk searched here: last-layer features of points
+# 0.01 apart correlate 0.04 at init (w 5, s0 5: 0.97; relu on PE 0.43; bench/init_smoothness.py,
+# bench/results/recipe_search_demo.md "Stage 5"), so smaller pairs were added. The lr
+# ranges were extended upwards (one step at a time) while the winner sat at the top of its
+# range, as far as the CPU allowed: relu, sin and cos still win at the top
+# (bench/results/recipe_search_demo.md).
 GRID: Dict[str, List[Dict[str, object]]] = {
     "relu": [{"lrate": lr, **PE} for lr in (5e-4, 1e-3, 2e-3)],
     "sin": [_siren(1, 1, lr, PE) for lr in (5e-4, 1e-3, 2e-3)] + [_siren(5, 1, 2e-3, PE)] +

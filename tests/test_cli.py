@@ -116,7 +116,8 @@ def test_resolved_config_round_trips(tmp_path):
     assert vars(again) | {"config": None} == vars(args) | {"config": None}
 
 
-@pytest.mark.parametrize("script", ["activation_study", "init_smoothness", "quality_at_budget", "recipe_search", "throughput"])
+@pytest.mark.parametrize("script", ["activation_study", "init_smoothness", "quality_at_budget", "recipe_search",
+                                    "throughput"])
 def test_bench_scripts_run_as_files_and_as_modules(script):
     """`python bench/X.py` (the form the issues quote) works as well as `python -m bench.X`."""
     as_file = run_script(f"bench/{script}.py", "--help", timeout=120)

@@ -1,5 +1,5 @@
 """bench/init_smoothness.py: the correlation it reports, checked by hand, and the init
-claim the wire recipe rests on (w 20, s0 10 starts as white noise in an 8-layer trunk)."""
+claim the wire recipe rests on (w 20, s0 10 starts as white noise in demo.txt's 4x128 trunk)."""
 import json
 
 import pytest
@@ -27,7 +27,7 @@ def test_feature_correlation_averages_columns():
 
 def correlations(tmp_path, *flags):
     out = tmp_path / "s.json"
-    assert main(["--points", "1024", "--seeds", "0", "--distances", "0.01", "0.3", "--threads", "1",
+    assert main(["--points", "1024", "--seeds", "0", "--distances", "0.01", "0.3",
                  "--json", str(out), *flags]) == 0
     return [row["mean"] for row in json.loads(out.read_text())["correlations"]]
 
