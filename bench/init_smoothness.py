@@ -28,7 +28,7 @@ import torch
 if __package__ in (None, ""):  # run as `python bench/init_smoothness.py`: import from the repository root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import resolve_args, set_threads, write_json
+from bench.common import add_threads_and_json, resolve_args, set_threads, write_json
 from models.nerf import build_fields, run_trunk
 from utils.errors import UserError, run_cli
 
@@ -40,8 +40,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--distances", type=float, nargs="+", default=[0.003, 0.01, 0.03, 0.1, 0.3],
                    help="distances d between the paired points")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="init seeds")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--json", default=None, help="also write the figures here")
+    add_threads_and_json(p)
     return p
 
 

@@ -35,7 +35,7 @@ import time
 if __package__ in (None, ""):  # run as `python bench/quality_at_budget.py`: import from the repository root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import resolve_args, run_facts, set_threads, write_json
+from bench.common import add_threads_and_json, resolve_args, run_facts, set_threads, write_json
 from datasets import load_scene
 from runs.evaluation import evaluate_views
 from runs.training import Trainer, setup_training, timed_step
@@ -89,12 +89,11 @@ def bench_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, description="bench/quality_at_budget.py options")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds")
     p.add_argument("--eval_every", type=float, default=60.0, help="training seconds between evaluations")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--split", nargs="+", choices=["test", "val"], default=["test"],
                    help="views to score: test (to report), val (to tune on), or both ('val test': "
                         "one run, chosen on val, its test numbers read afterwards)")
-    p.add_argument("--json", type=str, default=None, help="write the results here")
     p.add_argument("--save_ckpt", type=str, default=None, help="save the final training state here")
+    add_threads_and_json(p)
     return p
 
 

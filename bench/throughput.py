@@ -40,7 +40,7 @@ import torch
 if __package__ in (None, ""):  # run as `python bench/throughput.py`: import from the repository root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import resolve_args, run_facts, set_threads, write_json
+from bench.common import add_threads_and_json, resolve_args, run_facts, set_threads, write_json
 from datasets import load_scene
 from rendering.rays import scale_intrinsics
 from runs.evaluation import render_image
@@ -56,9 +56,8 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--render_res", type=int, default=100, help="width of the timed render (0: skip)")
     p.add_argument("--render_views", type=int, default=1, help="timed views: the first N test views")
     p.add_argument("--render_passes", type=int, default=1, help="timed passes over them (median reported)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--peak_n", type=int, default=0, help="matmul size for the peak (0: 2048 CPU, 8192 CUDA)")
-    p.add_argument("--json", type=str, default=None, help="write the results here")
+    add_threads_and_json(p)
     return p
 
 
