@@ -38,7 +38,8 @@ def _like(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     autocast h is bf16/fp16 and that layer casts its whole input to it anyway, so the
     result is bit-identical, without a mixed-dtype cat (promoted to fp32, then cast back
     by the layer): 8 lego100 renders took 0.174 against 0.188 s per view, in-process A/B
-    on 2 cores. A complex (packed) layer computes in fp32, so its inputs keep their dtype."""
+    on 2 cores. A packed (complex-valued) trunk's features are fp32 (``wire_packed``), so
+    there x keeps its dtype."""
     return x.to(h.dtype)
 
 

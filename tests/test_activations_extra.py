@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from models.activations import ACTIVATIONS, ActivationConfig, ActLinear, finer, gauss, wire_packed
+from models.activations import (ACTIVATIONS, ActivationConfig, ActLinear, finer, gauss, packed_complex_linear,
+                                wire_packed)
 from models.nerf import FieldOptions, NeRF, build_field
 from runs import image_fit
 from tests.conftest import run_script
@@ -169,7 +170,8 @@ def test_wire_gradient_matches_finite_differences():
 
 def test_wire_under_torch_compile_uses_the_same_values(monkeypatch):
     """Under torch.compile wire_packed runs plain ops (TorchDynamo cannot trace its
-    autograd.Function): bit-identical values, gradients equal to rounding."""
+    autograd.Function): values and gradients equal to float32 rounding (the eager path
+    writes in place, in another op order)."""
     g = torch.Generator().manual_seed(3)
     a, b = (torch.randn(64, 8, generator=g) * 0.2).requires_grad_(), (torch.randn(64, 8, generator=g) * 0.2).requires_grad_()
     weights = torch.randn(64, 16, generator=g)
@@ -178,7 +180,7 @@ def test_wire_under_torch_compile_uses_the_same_values(monkeypatch):
         monkeypatch.setattr(torch.compiler, "is_compiling", lambda: compiling)
         out = wire_packed(a, b, 1.0, 20.0, 10.0)
         results.append((out.detach(), *torch.autograd.grad((out * weights).sum(), [a, b])))
-    assert torch.equal(results[0][0], results[1][0])
+    assert torch.allclose(results[0][0], results[1][0], rtol=1e-6, atol=1e-7)
     for fused, plain in zip(results[0][1:], results[1][1:]):
         assert torch.allclose(fused, plain, rtol=1e-5, atol=1e-5 * plain.abs().max().item())
 
@@ -264,6 +266,27 @@ def test_packed_wire_nerf_equals_complex_arithmetic(act, dir_act, viewdirs):
     assert torch.allclose(rgb, rgb_ref, rtol=0, atol=1e-10) and torch.allclose(sigma, sigma_ref, rtol=0, atol=1e-10)
     for (name, _), a, b in zip(net.named_parameters(), grads, grads_ref):
         assert a.dtype == b.dtype and (a - b).abs().max() <= 1e-10 * b.abs().max(), name
+
+
+def test_packed_complex_linear_follows_autocast():
+    """A complex layer on packed [Re u | Im u] input: complex64 arithmetic's values in fp32;
+    under autocast (``--amp``) the one real matmul runs in bf16, as a real layer's would."""
+    g = torch.Generator().manual_seed(4)
+    layer = torch.nn.Linear(6, 5, dtype=torch.cfloat)
+    u = torch.complex(torch.randn(8, 6, generator=g), torch.randn(8, 6, generator=g))
+    x = torch.cat([u.real, u.imag], dim=-1)
+    with torch.no_grad():
+        z = layer(u)  # PyTorch's complex matmul, independently
+        expected = torch.cat([z.real, z.imag], dim=-1)
+        out = packed_complex_linear(x, layer, slice(0, 6))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out_bf16 = packed_complex_linear(x, layer, slice(0, 6))
+            real_only = packed_complex_linear(x, layer, slice(0, 6), real_part_only=True)
+    assert out.dtype == torch.float32 and torch.allclose(out, expected, atol=1e-5)
+    assert out_bf16.dtype == torch.bfloat16 and real_only.shape == (8, 5)
+    scale = expected.abs().max()
+    assert (out_bf16.float() - expected).abs().max() <= 2e-2 * scale  # bf16: 8-bit mantissa
+    assert (real_only.float() - z.real).abs().max() <= 2e-2 * scale
 
 
 @pytest.mark.parametrize("flag", ["--activation", "--dir_activation"])
