@@ -273,6 +273,9 @@ def test_packed_complex_linear_follows_autocast():
     under autocast (``--amp``) the one real matmul runs in bf16, as a real layer's would."""
     g = torch.Generator().manual_seed(4)
     layer = torch.nn.Linear(6, 5, dtype=torch.cfloat)
+    with torch.no_grad():  # the weights from the test's generator, not the global one
+        layer.weight.copy_(torch.complex(torch.randn(5, 6, generator=g), torch.randn(5, 6, generator=g)) / 3)
+        layer.bias.copy_(torch.complex(torch.randn(5, generator=g), torch.randn(5, generator=g)) / 3)
     u = torch.complex(torch.randn(8, 6, generator=g), torch.randn(8, 6, generator=g))
     x = torch.cat([u.real, u.imag], dim=-1)
     with torch.no_grad():
