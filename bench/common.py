@@ -32,16 +32,20 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+
+
 def add_threads_and_json(p: argparse.ArgumentParser) -> None:
     """``--threads`` and ``--json`` for a bench script in front of train.py's options
     (``resolve_args``; train.py's own ``--device`` picks the device)."""
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    _add_threads(p)
     p.add_argument("--json", type=str, default=None, help="write the results here")
 
 
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     """``--threads`` and ``--device`` for a bench script with a parser of its own."""
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    _add_threads(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
